@@ -1,0 +1,39 @@
+/**
+ * simdformer: PyTorch's nn.Transformer family for Node.js.
+ *
+ *   import { tensor, randn, functional as F, info } from 'simdformer';
+ */
+import type { IsaName, NativeInfo } from '../binding';
+import { binding } from './binding';
+import { invalidType, invalidValue } from './errors';
+
+export * as functional from './functional';
+export {
+  Tensor, tensor, zeros, ones, full, randn, rand, manualSeed, Generator,
+} from './tensor';
+export type { DType, TensorData, NestedArray, TensorOptions, RandomOptions } from './tensor';
+export type { SimdformerError, ErrorCode } from './errors';
+export type { IsaName, NativeInfo };
+
+/**
+ * What the native layer is running with: package version, the instruction
+ * set chosen at load (SIMDFORMER_ISA or the best available), what this CPU
+ * can run, and the native thread count.
+ */
+export function info(): NativeInfo {
+  return binding.info();
+}
+
+/**
+ * Sets the number of native compute threads (default: the CPUs this process
+ * may use, from its affinity mask and cgroup quota, or SIMDFORMER_NUM_THREADS).
+ */
+export function setNumThreads(n: number): void {
+  if (typeof n !== 'number') throw invalidType('n', 'an integer in [1, 1024]', n);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw invalidValue('n', 'an integer in [1, 1024]', n);
+  binding.setNumThreads(n);
+}
+
+export function getNumThreads(): number {
+  return binding.info().numThreads;
+}

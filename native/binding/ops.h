@@ -1,0 +1,15 @@
+// The exported functions of the addon, one group per file; see binding.d.ts.
+#pragma once
+
+#include <napi.h>
+
+namespace simdformer {
+
+Napi::Value gemm_method(const Napi::CallbackInfo& info);            // gemm.cpp
+Napi::Value softmax_method(const Napi::CallbackInfo& info);         // rowops.cpp
+Napi::Value layer_norm_method(const Napi::CallbackInfo& info);      // rowops.cpp
+Napi::Value activation_method(const Napi::CallbackInfo& info);      // rowops.cpp
+Napi::Value fma_peak_method(const Napi::CallbackInfo& info);        // peak.cpp
+Napi::Value fma_peak_parallel_method(const Napi::CallbackInfo& info);  // peak.cpp
+
+}  // namespace simdformer

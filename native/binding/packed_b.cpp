@@ -1,0 +1,79 @@
+#include "packed_b.h"
+
+#include "addon_data.h"
+#include "args.h"
+#include "errors.h"
+
+namespace simdformer {
+
+namespace {
+
+// What the native side hands the constructor: the packed data and its table.
+struct PackedBParts {
+  std::unique_ptr<PackedB> packed;
+  const KernelTable* kernels;
+};
+
+}  // namespace
+
+Napi::Function PackedBHandle::define_class(Napi::Env env) {
+  return DefineClass(env, "PackedB",
+                     {
+                         InstanceAccessor<&PackedBHandle::k>("k"),
+                         InstanceAccessor<&PackedBHandle::n>("n"),
+                         InstanceAccessor<&PackedBHandle::isa>("isa"),
+                         InstanceAccessor<&PackedBHandle::bytes>("bytes"),
+                     });
+}
+
+PackedBHandle* PackedBHandle::from_value(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsObject()) return nullptr;
+  Napi::Object object = value.As<Napi::Object>();
+  if (!object.InstanceOf(addon_data(env).packed_b_class.Value())) return nullptr;
+  return Napi::ObjectWrap<PackedBHandle>::Unwrap(object);
+}
+
+PackedBHandle::PackedBHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PackedBHandle>(info) {
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw type_error(info.Env(), "PackedB cannot be constructed from JavaScript; use packB()");
+  }
+  PackedBParts* parts = info[0].As<Napi::External<PackedBParts>>().Data();
+  packed_ = std::move(parts->packed);
+  kernels_ = parts->kernels;
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(packed_->bytes()));
+}
+
+void PackedBHandle::Finalize(Napi::Env env) {
+  if (packed_) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(packed_->bytes()));
+}
+
+Napi::Value PackedBHandle::k(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_->k()));
+}
+Napi::Value PackedBHandle::n(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_->n()));
+}
+Napi::Value PackedBHandle::isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels_->name); }
+Napi::Value PackedBHandle::bytes(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(packed_->bytes()));
+}
+
+Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const FloatArray b = to_float32(env, "b", info[0]);
+    const size_t k = to_size(env, "k", info[1], 1);
+    const size_t n = to_size(env, "n", info[2], 1);
+    const size_t row_stride = to_size(env, "rowStride", info[3], 0);
+    const size_t col_stride = to_size(env, "colStride", info[4], 0);
+    const KernelTable& kernels = to_kernels(env, "isa", info[5]);
+    check_reach(env, "b", b.length, 0, k, row_stride, n, col_stride);
+    PackedBParts parts{std::make_unique<PackedB>(pack_b(
+                           kernels.gemm, k, n,
+                           StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)})),
+                       &kernels};
+    return addon_data(env).packed_b_class.New({Napi::External<PackedBParts>::New(env, &parts)});
+  });
+}
+
+}  // namespace simdformer

@@ -1,0 +1,39 @@
+// JS handle for a B operand packed once for one ISA's micro-kernel (core/gemm.h
+// PackedB). Created by packB(); gemm() accepts it in place of a Float32Array.
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+
+#include "core/dispatch.h"
+#include "core/gemm.h"
+
+namespace simdformer {
+
+class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
+ public:
+  static Napi::Function define_class(Napi::Env env);
+  // nullptr unless `value` is a PackedBHandle of this environment.
+  static PackedBHandle* from_value(Napi::Env env, const Napi::Value& value);
+
+  explicit PackedBHandle(const Napi::CallbackInfo& info);
+  void Finalize(Napi::Env env) override;
+
+  const PackedB& packed() const { return *packed_; }
+  const KernelTable& kernels() const { return *kernels_; }
+
+ private:
+  Napi::Value k(const Napi::CallbackInfo& info);
+  Napi::Value n(const Napi::CallbackInfo& info);
+  Napi::Value isa(const Napi::CallbackInfo& info);
+  Napi::Value bytes(const Napi::CallbackInfo& info);
+
+  std::unique_ptr<PackedB> packed_;
+  const KernelTable* kernels_ = nullptr;
+};
+
+// packB(b, k, n, rowStride, colStride, isa?) -> PackedB
+Napi::Value pack_b_method(const Napi::CallbackInfo& info);
+
+}  // namespace simdformer

@@ -1,0 +1,179 @@
+#include "dispatch.h"
+
+#include <cstdlib>
+#include <mutex>
+
+#include "gemm_pack.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#include <cpuid.h>
+#elif defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
+
+namespace simdformer {
+
+namespace {
+
+template <size_t MR, size_t NR>
+constexpr GemmConfig gemm_config(const char* name, size_t mc, size_t kc, size_t nc, GemmUkernelFn ukernel) {
+  return GemmConfig{name, MR, NR, mc, kc, nc, ukernel, &pack_a<MR>, &pack_b<NR>};
+}
+
+const KernelTable kRefKernels = {
+    Isa::kRef,
+    "ref",
+    gemm_config<4, 8>("f32_gemm_4x8_ref", 64, 256, 4096, &f32_gemm_4x8_ref),
+    &f32_softmax_row_ref,
+    &f32_layernorm_row_ref,
+    &f32_relu_ref,
+    &f32_gelu_ref,
+    &f32_fma_peak_ref,
+};
+
+#if defined(__x86_64__) || defined(_M_X64)
+const KernelTable kAvx2Kernels = {
+    Isa::kAvx2,
+    "avx2",
+    gemm_config<6, 16>("f32_gemm_6x16_avx2", 144, 256, 4096, &f32_gemm_6x16_avx2),
+    &f32_softmax_row_avx2,
+    &f32_layernorm_row_avx2,
+    &f32_relu_avx2,
+    &f32_gelu_avx2,
+    &f32_fma_peak_avx2,
+};
+
+const KernelTable kAvx512Kernels = {
+    Isa::kAvx512,
+    "avx512",
+    gemm_config<14, 32>("f32_gemm_14x32_avx512", 140, 256, 4096, &f32_gemm_14x32_avx512),
+    &f32_softmax_row_avx512,
+    &f32_layernorm_row_avx512,
+    &f32_relu_avx512,
+    &f32_gelu_avx512,
+    &f32_fma_peak_avx512,
+};
+
+// XCR0 bits the OS sets when it saves that register state on context switch.
+constexpr unsigned long long kXcr0Sse = 1ull << 1, kXcr0Avx = 1ull << 2;
+constexpr unsigned long long kXcr0Opmask = 1ull << 5, kXcr0ZmmHi256 = 1ull << 6, kXcr0Hi16Zmm = 1ull << 7;
+
+unsigned long long read_xcr0() {
+  unsigned int eax, edx;
+  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+  return (static_cast<unsigned long long>(edx) << 32) | eax;
+}
+
+struct X86Features {
+  bool avx2 = false;    // AVX2 + FMA + OS-saved YMM
+  bool avx512 = false;  // AVX-512 F/BW/DQ/VL + OS-saved ZMM and opmask
+};
+
+X86Features detect_x86() {
+  X86Features features;
+  unsigned int eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return features;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), avx = ecx & (1u << 28);
+  // CPUID alone is not enough: without OSXSAVE + XCR0 bits the OS would not
+  // preserve the wide registers across context switches (ggml skips this).
+  if (!osxsave || !avx) return features;
+  const unsigned long long xcr0 = read_xcr0();
+  const bool os_ymm = (xcr0 & (kXcr0Sse | kXcr0Avx)) == (kXcr0Sse | kXcr0Avx);
+  const bool os_zmm = os_ymm && (xcr0 & (kXcr0Opmask | kXcr0ZmmHi256 | kXcr0Hi16Zmm)) ==
+                                    (kXcr0Opmask | kXcr0ZmmHi256 | kXcr0Hi16Zmm);
+  if (__get_cpuid_max(0, nullptr) < 7) return features;
+  __cpuid_count(7, 0, eax, ebx, ecx, edx);
+  const bool avx2 = ebx & (1u << 5);
+  const bool avx512f = ebx & (1u << 16), avx512dq = ebx & (1u << 17);
+  const bool avx512bw = ebx & (1u << 30), avx512vl = ebx & (1u << 31);
+  features.avx2 = os_ymm && avx2 && fma;
+  features.avx512 = features.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl;
+  return features;
+}
+#endif
+
+#if defined(__aarch64__)
+const KernelTable kNeonKernels = {
+    Isa::kNeon,
+    "neon",
+    gemm_config<8, 12>("f32_gemm_8x12_neon", 128, 256, 4096, &f32_gemm_8x12_neon),
+    &f32_softmax_row_neon,
+    &f32_layernorm_row_neon,
+    &f32_relu_neon,
+    &f32_gelu_neon,
+    &f32_fma_peak_neon,
+};
+#endif
+
+// Tables this machine can run, best last.
+std::vector<const KernelTable*> runnable_tables() {
+  std::vector<const KernelTable*> tables{&kRefKernels};
+#if defined(__x86_64__) || defined(_M_X64)
+  const X86Features features = detect_x86();
+  if (features.avx2) tables.push_back(&kAvx2Kernels);
+  if (features.avx512) tables.push_back(&kAvx512Kernels);
+#elif defined(__aarch64__)
+  if (getauxval(AT_HWCAP) & HWCAP_ASIMD) tables.push_back(&kNeonKernels);
+#endif
+  return tables;
+}
+
+const std::vector<const KernelTable*>& runnable() {
+  static const std::vector<const KernelTable*> tables = runnable_tables();
+  return tables;
+}
+
+bool is_known_isa(const std::string& name) {
+  return name == "ref" || name == "avx2" || name == "avx512" || name == "neon";
+}
+
+std::once_flag selected_once;
+const KernelTable* selected = nullptr;
+std::string selection_error;
+
+void select_once() {
+  selected = runnable().back();
+  const char* forced = std::getenv("SIMDFORMER_ISA");
+  if (forced == nullptr || *forced == '\0') return;
+  bool unknown = false;
+  const KernelTable* table = find_kernels(forced, &unknown);
+  if (table != nullptr) {
+    selected = table;
+    return;
+  }
+  std::string available;
+  for (const std::string& name : available_isas()) available += (available.empty() ? "" : ", ") + name;
+  selection_error = unknown ? "SIMDFORMER_ISA must be one of ref, avx2, avx512, neon but got '" + std::string(forced) + "'"
+                            : "SIMDFORMER_ISA='" + std::string(forced) +
+                                  "' cannot run on this CPU/OS; available: " + available;
+}
+
+}  // namespace
+
+std::vector<std::string> available_isas() {
+  std::vector<std::string> names;
+  for (const KernelTable* table : runnable()) names.emplace_back(table->name);
+  return names;
+}
+
+const KernelTable* find_kernels(const std::string& name, bool* unknown_isa) {
+  if (unknown_isa != nullptr) *unknown_isa = !is_known_isa(name);
+  for (const KernelTable* table : runnable()) {
+    if (name == table->name) return table;
+  }
+  return nullptr;
+}
+
+bool select_kernels(std::string* error) {
+  std::call_once(selected_once, select_once);
+  if (!selection_error.empty() && error != nullptr) *error = selection_error;
+  return selection_error.empty();
+}
+
+const KernelTable& active_kernels() {
+  std::call_once(selected_once, select_once);
+  return *selected;
+}
+
+}  // namespace simdformer

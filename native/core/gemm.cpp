@@ -1,0 +1,280 @@
+// GEMM driver (API in gemm.h): BLIS's loops of blocking and packing around the
+// table's register-tile micro-kernel. Each task owns a rectangle of C of one
+// batch entry and runs, inside it:
+//
+//   jc: columns in blocks of nc            B block [kc, nc] stays in L2 / L3
+//     pc: k in blocks of kc                fixed by the config, never by threads
+//       ic: rows in blocks of mc           A block [mc, kc] packed into this thread's scratch (L2)
+//         jr: nr-wide B panels             B panel [kc, nr] stays in L1
+//           ir: mr-high A panels           micro-kernel: C tile += A panel · B panel
+//
+// Every C element is reduced over k in the same order (kc blocks in order,
+// k in order inside a block) whatever the tasks, so results do not depend on
+// the thread count. B is packed for all tasks before they start (or given as
+// a PackedB); A is packed by each task for its own rows.
+#include "gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <new>
+#include <numeric>
+#include <utility>
+
+namespace simdformer {
+
+namespace {
+
+constexpr std::align_val_t kAlignment{64};
+
+// Below this many multiply-adds per task a parallel region costs more than it
+// saves (waking a worker takes microseconds).
+constexpr double kMinMacsPerTask = 1 << 19;
+
+// B packing tasks hold this many nr panels of one kc block.
+constexpr size_t kPanelsPerPackTask = 8;
+
+size_t ceil_div(size_t x, size_t y) { return (x + y - 1) / y; }
+size_t round_up(size_t x, size_t multiple) { return ceil_div(x, multiple) * multiple; }
+
+float* aligned_floats(size_t count) {
+  return static_cast<float*>(::operator new[](count * sizeof(float), kAlignment));
+}
+
+void free_aligned_floats(float* data) { ::operator delete[](data, kAlignment); }
+
+struct AlignedFloatsDelete {
+  void operator()(float* data) const { free_aligned_floats(data); }
+};
+using AlignedFloats = std::unique_ptr<float[], AlignedFloatsDelete>;
+
+// Per-thread packed-A block, grown on demand and kept for the next call (the
+// pool's threads live as long as the process). Tasks must not throw, so a
+// failed allocation returns nullptr and the caller throws after the region.
+class ThreadScratch {
+ public:
+  ~ThreadScratch() { free_aligned_floats(data_); }
+  float* reserve(size_t count) noexcept {
+    if (count <= capacity_) return data_;
+    free_aligned_floats(data_);
+    data_ = static_cast<float*>(::operator new[](count * sizeof(float), kAlignment, std::nothrow));
+    capacity_ = data_ != nullptr ? count : 0;
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  size_t capacity_ = 0;
+};
+
+thread_local ThreadScratch a_scratch;
+
+// Layout shared by PackedB and per-call packing: kc blocks one after another;
+// the block of rows [k0, k0 + kb) holds ceil(n / nr) panels of [kb][nr],
+// so panel (k0, j0) starts at k0 * n_padded + j0 * kb.
+size_t panel_offset(const GemmConfig& config, size_t k, size_t n_padded, size_t k0, size_t j0) {
+  return k0 * n_padded + j0 * std::min(config.kc, k - k0);
+}
+
+// Packs panels [first_panel, last_panel) of the kc block starting at k0.
+void pack_b_panels(const GemmConfig& config, size_t k, size_t n, StridedMatrix b, size_t k0, size_t first_panel,
+                   size_t last_panel, float* packed) {
+  const size_t kb = std::min(config.kc, k - k0), n_padded = round_up(n, config.nr);
+  for (size_t panel = first_panel; panel < last_panel; ++panel) {
+    const size_t j0 = panel * config.nr;
+    config.pack_b(kb, std::min(config.nr, n - j0),
+                  b.data + static_cast<ptrdiff_t>(k0) * b.row_stride + static_cast<ptrdiff_t>(j0) * b.col_stride,
+                  b.row_stride, b.col_stride, packed + panel_offset(config, k, n_padded, k0, j0));
+  }
+}
+
+// Runs fn(task, thread) for every task, on the pool or inline.
+template <class F>
+void run_tasks(ThreadPool& pool, bool parallel, size_t num_tasks, F fn) {
+  if (parallel) {
+    pool.parallel_for(num_tasks, std::move(fn));
+  } else {
+    for (size_t task = 0; task < num_tasks; ++task) fn(task, 0);
+  }
+}
+
+// Share of the work the busiest of `parts` even splits of `tiles` does not
+// waste: 1 when parts divides tiles.
+double split_efficiency(size_t tiles, size_t parts) {
+  return static_cast<double>(tiles) / static_cast<double>(parts * ceil_div(tiles, parts));
+}
+
+// Splits each batch entry's C into m_parts x n_parts rectangles of whole
+// tiles, so that batch * parts tasks keep `threads` threads evenly busy.
+struct Partition {
+  size_t m_parts = 1, n_parts = 1;
+};
+
+Partition choose_partition(size_t threads, size_t batch, size_t m_tiles, size_t n_tiles, double macs) {
+  Partition best;
+  if (threads <= 1) return best;
+  // Batch entries are tasks already; split them further only when the batch
+  // alone would leave a thread idle at the end (e.g. batch 1 or 3 on 2 threads).
+  size_t parts = (batch % threads == 0 || batch >= 4 * threads) ? 1 : threads / std::gcd(batch, threads);
+  const size_t affordable = static_cast<size_t>(macs / kMinMacsPerTask) / batch;
+  parts = std::min({parts, std::max<size_t>(affordable, 1), m_tiles * n_tiles});
+  for (; parts > 1; --parts) {
+    double best_efficiency = 0;
+    // Prefer splitting rows (tasks share the packed B, each packs its own A);
+    // split columns when there are too few row tiles (M = 8 in decoding).
+    for (size_t m_parts = parts; m_parts >= 1; --m_parts) {
+      const size_t n_parts = parts / m_parts;
+      if (m_parts * n_parts != parts || m_parts > m_tiles || n_parts > n_tiles) continue;
+      const double efficiency = split_efficiency(m_tiles, m_parts) * split_efficiency(n_tiles, n_parts);
+      if (efficiency > best_efficiency + 1e-9) {
+        best_efficiency = efficiency;
+        best = Partition{m_parts, n_parts};
+      }
+    }
+    if (best_efficiency > 0) return best;
+  }
+  return best;
+}
+
+// C = act(bias) when k = 0 (an empty sum).
+void gemm_without_k(const KernelTable& kernels, const GemmProblem& problem) {
+  for (size_t b = 0; b < problem.batch; ++b) {
+    for (size_t i = 0; i < problem.m; ++i) {
+      float* row = problem.c + b * problem.c_batch_stride + i * problem.ldc;
+      if (problem.bias != nullptr) {
+        std::memcpy(row, problem.bias, problem.n * sizeof(float));
+      } else {
+        std::fill(row, row + problem.n, 0.0f);
+      }
+      if (problem.activation == Activation::kRelu) kernels.relu(problem.n, row, row);
+      if (problem.activation == Activation::kGelu) kernels.gelu(problem.n, row, row);
+    }
+  }
+}
+
+// One task: rows [row0, row1) x columns [col0, col1) of C[batch_index], with
+// B already packed at b_packed and a_packed holding one [mc][kc] A block.
+void gemm_block(const GemmConfig& config, const GemmProblem& problem, size_t batch_index, const float* b_packed,
+                size_t row0, size_t row1, size_t col0, size_t col1, float* a_packed) {
+  const size_t k = problem.k, n = problem.n, mr = config.mr, nr = config.nr;
+  const size_t mc = std::max(mr, config.mc / mr * mr), nc = std::max(nr, config.nc / nr * nr);
+  const size_t n_padded = round_up(n, nr);
+  const StridedMatrix a = problem.a;
+  const float* a_batch = a.data + (problem.a_offsets != nullptr ? problem.a_offsets[batch_index] : 0);
+  float* c = problem.c + batch_index * problem.c_batch_stride;
+  const bool has_epilogue = problem.bias != nullptr || problem.activation != Activation::kNone;
+
+  for (size_t jc = col0; jc < col1; jc += nc) {
+    const size_t jc_end = std::min(jc + nc, col1);
+    for (size_t pc = 0; pc < k; pc += config.kc) {
+      const size_t kb = std::min(config.kc, k - pc);
+      const bool accumulate = pc != 0, last = pc + kb == k;
+      for (size_t ic = row0; ic < row1; ic += mc) {
+        const size_t mb = std::min(mc, row1 - ic);
+        for (size_t ir = 0; ir < mb; ir += mr) {
+          config.pack_a(kb, std::min(mr, mb - ir),
+                        a_batch + static_cast<ptrdiff_t>(ic + ir) * a.row_stride +
+                            static_cast<ptrdiff_t>(pc) * a.col_stride,
+                        a.row_stride, a.col_stride, a_packed + ir * kb);
+        }
+        for (size_t jr = jc; jr < jc_end; jr += nr) {
+          const float* b_panel = b_packed + panel_offset(config, k, n_padded, pc, jr);
+          const size_t nr_valid = std::min(nr, n - jr);
+          const GemmEpilogue epilogue{problem.bias != nullptr ? problem.bias + jr : nullptr, problem.activation};
+          const GemmEpilogue* tile_epilogue = last && has_epilogue ? &epilogue : nullptr;
+          for (size_t ir = 0; ir < mb; ir += mr) {
+            config.ukernel(kb, a_packed + ir * kb, b_panel, c + (ic + ir) * problem.ldc + jr, problem.ldc,
+                           std::min(mr, mb - ir), nr_valid, accumulate, tile_epilogue);
+          }
+        }
+      }
+    }
+  }
+}
+
+// True when every batch entry reads the same B, so it is packed once.
+bool shares_b(const GemmProblem& problem) {
+  if (problem.b_offsets == nullptr) return true;
+  for (size_t b = 1; b < problem.batch; ++b) {
+    if (problem.b_offsets[b] != problem.b_offsets[0]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+void PackedB::AlignedDelete::operator()(float* data) const { free_aligned_floats(data); }
+
+const float* PackedB::panel(size_t k0, size_t j0) const {
+  return data_.get() + panel_offset(*config_, k_, round_up(n_, config_->nr), k0, j0);
+}
+
+PackedB pack_b(const GemmConfig& config, size_t k, size_t n, StridedMatrix b) {
+  PackedB packed;
+  packed.k_ = k;
+  packed.n_ = n;
+  packed.config_ = &config;
+  packed.size_ = k * round_up(n, config.nr);
+  packed.data_.reset(aligned_floats(std::max<size_t>(packed.size_, 1)));
+  const size_t panels = ceil_div(n, config.nr);
+  for (size_t k0 = 0; k0 < k; k0 += config.kc) pack_b_panels(config, k, n, b, k0, 0, panels, packed.data_.get());
+  return packed;
+}
+
+void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& pool, const PackedB* packed_b) {
+  const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
+  if (batch == 0 || m == 0 || n == 0) return;
+  if (k == 0) return gemm_without_k(kernels, problem);
+  const GemmConfig& config = packed_b != nullptr ? packed_b->config() : kernels.gemm;
+  const size_t mr = config.mr, nr = config.nr;
+  const size_t m_tiles = ceil_div(m, mr), n_tiles = ceil_div(n, nr), n_padded = n_tiles * nr;
+  const size_t k_blocks = ceil_div(k, config.kc);
+
+  const double macs = static_cast<double>(batch) * m * n * k;
+  const size_t threads = pool.num_threads();
+  const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
+  const size_t parts = partition.m_parts * partition.n_parts;
+  const bool parallel = threads > 1 && batch * parts > 1;
+
+  // B for each batch entry: the PackedB, or packed here (once if shared).
+  const float* b_packed = nullptr;
+  size_t b_batch_stride = 0;
+  AlignedFloats b_scratch;
+  if (packed_b != nullptr) {
+    b_packed = packed_b->data();
+  } else {
+    const size_t distinct = shares_b(problem) ? 1 : batch;
+    b_batch_stride = distinct > 1 ? k * n_padded : 0;
+    b_scratch.reset(aligned_floats(distinct * k * n_padded));
+    b_packed = b_scratch.get();
+    const size_t groups = ceil_div(n_tiles, kPanelsPerPackTask);
+    run_tasks(pool, parallel, distinct * k_blocks * groups, [&](size_t task, size_t) {
+      const size_t entry = task / (k_blocks * groups), block = task / groups % k_blocks, group = task % groups;
+      StridedMatrix b = problem.b;
+      b.data += problem.b_offsets != nullptr ? problem.b_offsets[entry] : 0;
+      pack_b_panels(config, k, n, b, block * config.kc, group * kPanelsPerPackTask,
+                    std::min(n_tiles, (group + 1) * kPanelsPerPackTask), b_scratch.get() + entry * k * n_padded);
+    });
+  }
+
+  std::atomic<bool> out_of_memory{false};
+  run_tasks(pool, parallel, batch * parts, [&](size_t task, size_t) {
+    const size_t entry = task / parts, part = task % parts;
+    const size_t m_part = part / partition.n_parts, n_part = part % partition.n_parts;
+    const size_t row0 = m_part * m_tiles / partition.m_parts * mr;
+    const size_t row1 = std::min(m, (m_part + 1) * m_tiles / partition.m_parts * mr);
+    const size_t col0 = n_part * n_tiles / partition.n_parts * nr;
+    const size_t col1 = std::min(n, (n_part + 1) * n_tiles / partition.n_parts * nr);
+    if (row0 >= row1 || col0 >= col1) return;
+    const size_t a_rows = std::min(std::max(mr, config.mc / mr * mr), round_up(row1 - row0, mr));
+    float* a_packed = a_scratch.reserve(a_rows * std::min(config.kc, k));
+    if (a_packed == nullptr) {
+      out_of_memory.store(true, std::memory_order_relaxed);
+      return;
+    }
+    gemm_block(config, problem, entry, b_packed + entry * b_batch_stride, row0, row1, col0, col1, a_packed);
+  });
+  if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
+}
+
+}  // namespace simdformer

@@ -1,0 +1,76 @@
+// GEMM driver, BLIS-style: loops of cache blocking and packing around one
+// register-tile micro-kernel taken from the kernel table.
+//
+//   C[b] = act(A[b] · B[b] + bias)      for b in [0, batch)
+//   A[b]: [m, k], element (i, p) at a + a_offsets[b] + i * a_row_stride + p * a_col_stride
+//   B[b]: [k, n], element (p, j) at b + b_offsets[b] + p * b_row_stride + j * b_col_stride
+//   C[b]: [m, n] row-major at c + b * m * ldc... see c_batch_stride; C is only written (beta = 0).
+//   bias: [n] or nullptr, added to every row.
+//
+// Strides let one driver serve PyTorch's Linear (y = x · Wᵀ: B(p, j) = W[j][p])
+// and the transposed products attention needs (Q · Kᵀ, P · V). Each output
+// element is reduced over k in the same order whatever the thread count.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+
+#include "dispatch.h"
+#include "threadpool.h"
+
+namespace simdformer {
+
+struct StridedMatrix {
+  const float* data;
+  ptrdiff_t row_stride;
+  ptrdiff_t col_stride;
+};
+
+// B packed once for one kernel table (a Linear's weight packed when it is
+// set): panels of nr columns, each [k][nr] per kc block, zero padded.
+class PackedB {
+ public:
+  size_t k() const { return k_; }
+  size_t n() const { return n_; }
+  const GemmConfig& config() const { return *config_; }
+  const float* data() const { return data_.get(); }
+  size_t bytes() const { return size_ * sizeof(float); }
+
+  // Pointer to the packed [kc_len][nr] panel holding rows [k0, k0 + kc_len)
+  // and columns [j0, j0 + nr) (k0 a multiple of config.kc, j0 of config.nr).
+  const float* panel(size_t k0, size_t j0) const;
+
+ private:
+  friend PackedB pack_b(const GemmConfig&, size_t, size_t, StridedMatrix);
+  size_t k_ = 0, n_ = 0, size_ = 0;
+  const GemmConfig* config_ = nullptr;
+  // 64-byte aligned (aligned operator new[]), so the deleter must match it.
+  struct AlignedDelete {
+    void operator()(float* data) const;
+  };
+  std::unique_ptr<float[], AlignedDelete> data_;
+};
+
+// Packs B ([k, n]) for `config`; may throw std::bad_alloc.
+PackedB pack_b(const GemmConfig& config, size_t k, size_t n, StridedMatrix b);
+
+struct GemmProblem {
+  size_t batch = 1, m = 0, n = 0, k = 0;
+  StridedMatrix a{nullptr, 0, 0};
+  const size_t* a_offsets = nullptr;  // [batch] element offsets of each A, or nullptr for all 0
+  StridedMatrix b{nullptr, 0, 0};
+  const size_t* b_offsets = nullptr;  // [batch] element offsets of each B, or nullptr for all 0
+  float* c = nullptr;
+  size_t ldc = 0;                      // row stride of C, >= n
+  size_t c_batch_stride = 0;           // elements between C[b] and C[b + 1], >= m * ldc
+  const float* bias = nullptr;         // [n] or nullptr
+  Activation activation = Activation::kNone;
+};
+
+// Runs `problem` with the table's micro-kernel on `pool`. B is packed per
+// call (in parallel) unless `packed_b` is given (then problem.b is ignored,
+// and batch must use the same B). May throw std::bad_alloc.
+void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& pool,
+          const PackedB* packed_b = nullptr);
+
+}  // namespace simdformer
