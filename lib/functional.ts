@@ -36,10 +36,9 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Flo
   if (w.ndim !== 2) throw shapeError(`linear(): weight must be 2-D [out_features, in_features], but got shape [${w.shape.join(', ')}]`);
   const [outFeatures, inFeatures] = w.shape;
   const k = x.shape[x.ndim - 1];
-  const m = x.numel / Math.max(k, 1);
+  const m = numelOf(x.shape.slice(0, -1));  // rows of the flattened [m, k] input
   if (k !== inFeatures) {
-    const rows = x.ndim === 1 ? 1 : x.numel / Math.max(k, 1);
-    throw shapeError(`mat1 and mat2 shapes cannot be multiplied (${rows}x${k} and ${inFeatures}x${outFeatures})`);
+    throw shapeError(`mat1 and mat2 shapes cannot be multiplied (${m}x${k} and ${inFeatures}x${outFeatures})`);
   }
   if (b !== null && (b.ndim !== 1 || b.shape[0] !== outFeatures)) {
     throw shapeError(`linear(): bias must have shape [${outFeatures}], but got shape [${b.shape.join(', ')}]`);
@@ -51,7 +50,7 @@ export function linear(input: Tensor, weight: Tensor, bias?: Tensor | null): Flo
     return out;
   }
   binding.gemm({
-    batch: 1, m: x.numel / k, n: outFeatures, k,
+    batch: 1, m, n: outFeatures, k,
     a: x.data, aRowStride: k, aColStride: 1,
     // B(p, j) = W[j][p]: PyTorch's [out, in] weight read as its transpose.
     b: w.data, bRowStride: 1, bColStride: k,

@@ -179,7 +179,7 @@ function inferShape(values: NestedArray, path: string): number[] {
  * typed array (copied; shape defaults to 1-D). dtype defaults to 'float32',
  * or to the typed array's own dtype.
  */
-export function tensor(values: NestedArray | TensorData, options: TensorOptions = {}): Tensor {
+export function tensor(values: NestedArray | TensorData | Float64Array, options: TensorOptions = {}): Tensor {
   const fromArray = ArrayBuffer.isView(values);
   const dtype = checkDType('options.dtype',
     options.dtype ?? (fromArray ? dtypeOfArray(values) ?? 'float32' : 'float32'));

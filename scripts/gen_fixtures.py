@@ -39,8 +39,8 @@ def encode_value(value):
         return "nan"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    if value.is_integer() and math.copysign(1.0, value) > 0:
-        return int(value)  # "3" rather than "3.0"; -0.0 and negatives stay floats
+    if value.is_integer() and not (value == 0 and math.copysign(1.0, value) < 0):
+        return int(value)  # "3" rather than "3.0"; -0.0 stays a float
     return value
 
 
@@ -123,7 +123,7 @@ def linear_cases():
     add_linear("linear 1-D input [33] x [17, 33]", randn(33), uniform(33**-0.5, 17, 33), uniform(0.5, 17))
     add_linear("linear 1-D input without bias [7] x [1, 7]", randn(7), uniform(7**-0.5, 1, 7), None)
     add_linear("linear single row [1, 1] x [1, 1]", randn(1, 1), randn(1, 1), randn(1))
-    add_linear("linear 3-D input [2, 5, 33] x [17, 33]", randn(2, 5, 33), uniform(33**-0.5, 17, 33), uniform(0.5, 17))
+    add_linear("linear 3-D input [2, 3, 9] x [17, 9]", randn(2, 3, 9), uniform(9**-0.5, 17, 9), uniform(0.5, 17))
     add_linear("linear 4-D input [2, 3, 4, 7] x [9, 7]", randn(2, 3, 4, 7), uniform(7**-0.5, 9, 7), None)
     # K crosses one 256-deep K block, with full-precision values.
     add_linear("linear k=300 crosses a K block [2, 300] x [3, 300]", randn(2, 300), uniform(300**-0.5, 3, 300), uniform(0.5, 3))
@@ -170,16 +170,15 @@ def matmul_cases():
     add_matmul("matmul 2-D . 1-D [33, 17] . [17]", randn(33, 17), randn(17))
     add_matmul("matmul 2-D . 2-D [17, 33] . [33, 7]", randn(17, 33), randn(33, 7))
     add_matmul("matmul 2-D . 2-D [1, 1] . [1, 1]", randn(1, 1), randn(1, 1))
-    add_matmul("matmul 2-D . 2-D tiles [33, 257] . [257, 65]", small_integers(33, 257), small_integers(257, 65), exact=True)
+    add_matmul("matmul 2-D . 2-D tiles [33, 257] . [257, 33]", small_integers(33, 257), small_integers(257, 33), exact=True)
     add_matmul("matmul 1-D . 3-D [4] . [2, 4, 5]", randn(4), randn(2, 4, 5))
     add_matmul("matmul 3-D . 1-D [2, 5, 4] . [4]", randn(2, 5, 4), randn(4))
     add_matmul("matmul 3-D . 3-D [3, 7, 17] . [3, 17, 9]", randn(3, 7, 17), randn(3, 17, 9))
-    add_matmul("matmul 3-D . 2-D [2, 5, 33] . [33, 17]", randn(2, 5, 33), randn(33, 17))
+    add_matmul("matmul 3-D . 2-D [2, 5, 9] . [9, 17]", randn(2, 5, 9), randn(9, 17))
     add_matmul("matmul 2-D . 3-D [3, 4] . [2, 4, 5]", randn(3, 4), randn(2, 4, 5))
     add_matmul("matmul broadcast [2, 1, 3, 4] . [5, 4, 6]", randn(2, 1, 3, 4), randn(5, 4, 6))
     add_matmul("matmul broadcast [1, 3, 7, 9] . [2, 1, 9, 5]", randn(1, 3, 7, 9), randn(2, 1, 9, 5))
     add_matmul("matmul batched tiles [2, 33, 65] . [2, 65, 33]", small_integers(2, 33, 65), small_integers(2, 65, 33), exact=True)
-    add_matmul("matmul batched [2, 9, 17] . [2, 17, 33]", randn(2, 9, 17), uniform(17**-0.5, 2, 17, 33))
 
 
 # --- softmax -----------------------------------------------------------------
@@ -278,7 +277,7 @@ def layer_norm_cases():
         "layer_norm [2, 5, 17] over 2-D [5, 17] with weight and bias", randn(2, 5, 17), [5, 17], randn(5, 17), randn(5, 17)
     )
     add_layer_norm("layer_norm [3, 4, 6] over 2-D [4, 6]", randn(3, 4, 6), [4, 6])
-    add_layer_norm("layer_norm [3, 257] over [257] eps 1e-3", randn(3, 257), [257], randn(257), randn(257), eps=1e-3)
+    add_layer_norm("layer_norm [3, 129] over [129] eps 1e-3", randn(3, 129), [129], randn(129), randn(129), eps=1e-3)
     add_layer_norm("layer_norm [5, 9] small variance eps 1e-3", randn(5, 9) * 0.01, [9], eps=1e-3)
     add_layer_norm("layer_norm [5, 1] over one element", randn(5, 1), [1], None, randn(1))
     offset_note = "inputs 1000 + N(0, 1): float32 rounding of the mean alone moves outputs by ~6e-5"

@@ -1,10 +1,12 @@
 // `npm run prebuildify` (prebuildify driving cmake-js through
 // scripts/cmake-js-shim.js) produces prebuilds/<platform>-<arch>/*.node, and
-// node-gyp-build loads it from a package folder that has no build/ at all.
+// node-gyp-build loads it from a package folder that has no build/ at all;
+// before that, loading from the bare folder fails with a useful error.
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as ts from 'typescript';
 import { root } from './helpers';
 
 test('npm run prebuildify produces a prebuilt binary that loads', () => {
@@ -14,6 +16,23 @@ test('npm run prebuildify produces a prebuilt binary that loads', () => {
       fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
     }
     fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    // The loader, compiled to JS beside the copy.
+    fs.mkdirSync(path.join(dir, 'lib'));
+    for (const file of ['binding', 'errors']) {
+      const source = fs.readFileSync(path.join(root, 'lib', `${file}.ts`), 'utf8');
+      const js = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } });
+      fs.writeFileSync(path.join(dir, 'lib', `${file}.js`), js.outputText);
+    }
+
+    // Before any build, loading fails with where it looked and how to build.
+    const missing = spawnSync(process.execPath, ['-e', `
+      try { require('./lib/binding') } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) }`],
+      { cwd: dir, encoding: 'utf8' });
+    const loadError = JSON.parse(missing.stdout);
+    expect(loadError.code).toBe('ERR_SIMDFORMER_NATIVE_LOAD');
+    expect(loadError.message).toContain(path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`));
+    expect(loadError.message).toContain(path.join(dir, 'build', 'Release'));
+    expect(loadError.message).toContain('npm run build:native');
     const build = spawnSync('npm', ['run', 'prebuildify'], { cwd: dir, encoding: 'utf8' });
     expect(build.status).toBe(0);
 

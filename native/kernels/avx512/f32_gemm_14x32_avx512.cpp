@@ -22,6 +22,10 @@ constexpr size_t kMr = 14, kNr = 32;
 // from L2 while the B panel stays in L1.
 constexpr size_t kPrefetchA = 16;
 
+// k steps before the end of the k loop at which the C tile is fetched into
+// L1 (about 14 cycles each: enough to cover an L2 hit several times over).
+constexpr size_t kPrefetchC = 16;
+
 // One tile of ROWS (= mr_valid) rows, so short edge tiles do not pay for 14.
 // lo / hi mask the valid columns of the two 16-wide halves.
 template <size_t ROWS>
@@ -33,7 +37,7 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     acc_lo[r] = _mm512_setzero_ps();
     acc_hi[r] = _mm512_setzero_ps();
   }
-  for (size_t k = 0; k < kc; ++k) {
+  const auto k_step = [&] {
     const __m512 b_lo = _mm512_loadu_ps(b);
     const __m512 b_hi = _mm512_loadu_ps(b + 16);
     _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMr), _MM_HINT_T0);
@@ -45,7 +49,29 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     }
     a += kMr;
     b += kNr;
+  };
+  // The C tile is touched only after the k loop, and its rows are ldc apart,
+  // which the hardware prefetchers do not follow. The first steps each fetch
+  // one row into L2: one row at a time, because misses to memory issued all
+  // at once would hold every L1 fill buffer that the A stream needs. The
+  // rows move into L1 a few steps before the end; fetched into L1 at the
+  // start they would be evicted by this call's A and B streams.
+  size_t k = 0;
+  for (size_t r = 0; r < ROWS && k < kc; ++r, ++k) {
+    k_step();
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T1);
   }
+  const size_t tail_start = kc > kPrefetchC ? kc - kPrefetchC : 0;
+#pragma GCC unroll 4
+  for (; k < tail_start; ++k) k_step();
+#pragma GCC unroll 14
+  for (size_t r = 0; r < ROWS; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T0);
+  }
+#pragma GCC unroll 4
+  for (; k < kc; ++k) k_step();
 
   __m512 bias_lo = _mm512_setzero_ps(), bias_hi = _mm512_setzero_ps();
   if (epilogue != nullptr && epilogue->bias != nullptr) {
