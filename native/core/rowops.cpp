@@ -37,7 +37,8 @@ Split split_work(size_t units, size_t unit_elements, const ThreadPool& pool) {
   return Split{(units + units_per_task - 1) / units_per_task, units_per_task};
 }
 
-// Runs body(first, last) over [0, units) in the tasks of split_work.
+// Runs body(first, last, thread) on the unit ranges [first, last) of
+// split_work's tasks; `thread` indexes per-thread scratch.
 template <class Body>
 void for_each_range(size_t units, size_t unit_elements, ThreadPool& pool, const Body& body) {
   const Split split = split_work(units, unit_elements, pool);
@@ -67,7 +68,10 @@ void softmax(const KernelTable& kernels, size_t outer, size_t n, size_t inner, c
 
   // x, y: [outer, n, inner]; a unit is kGatherColumns neighbouring columns
   // i0.. of one o, transposed into per-thread scratch [columns][n], run in
-  // place there, and transposed back.
+  // place there, and transposed back. No mask here (rowops.h allows one only
+  // with inner == 1). Scratch slots are counted by num_threads() before
+  // parallel_for: a set_num_threads from another thread in between could
+  // raise `thread` past them (the pool does not expose the count it ran with).
   const size_t blocks_per_outer = (inner + kGatherColumns - 1) / kGatherColumns;
   const size_t scratch_floats = kGatherColumns * n;
   std::vector<float> scratch(pool.num_threads() * scratch_floats);
@@ -107,7 +111,7 @@ void activation(const KernelTable& kernels, Activation act, size_t count, const 
     return;
   }
   const UnaryFn unary = act == Activation::kRelu ? kernels.relu : kernels.gelu;
-  // Units of 64 values keep every task's start on a 256-byte boundary of x.
+  // Tasks start at multiples of 64 values, so only the last one has a tail.
   constexpr size_t kUnit = 64;
   const size_t units = (count + kUnit - 1) / kUnit;
   for_each_range(units, kUnit, pool, [&](size_t first, size_t last, size_t) {

@@ -109,12 +109,16 @@ void ThreadPool::set_num_threads(size_t n) {
 }
 
 void ThreadPool::start_workers(size_t count) {
+  unsigned long long generation;
   {
     std::lock_guard<std::mutex> lock(state_mutex_);
     stopping_ = false;
+    generation = generation_.load();
   }
+  // Each worker starts from the generation current now, not the one it sees
+  // when its thread gets going: a job published in between must not be missed.
   workers_.reserve(count);
-  for (size_t i = 0; i < count; ++i) workers_.emplace_back(&ThreadPool::worker_main, this, i + 1);
+  for (size_t i = 0; i < count; ++i) workers_.emplace_back(&ThreadPool::worker_main, this, i + 1, generation);
 }
 
 void ThreadPool::stop_workers() {
@@ -136,9 +140,8 @@ void ThreadPool::run_tasks(size_t thread) {
   }
 }
 
-void ThreadPool::worker_main(size_t thread) {
+void ThreadPool::worker_main(size_t thread, unsigned long long seen) {
   inside_parallel_region = true;
-  unsigned long long seen = generation_.load(std::memory_order_acquire);
   for (;;) {
     // Spin briefly for the next job, then sleep.
     for (int i = 0; i < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; ++i) cpu_relax();

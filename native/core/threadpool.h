@@ -45,7 +45,7 @@ class ThreadPool {
  private:
   void start_workers(size_t count);
   void stop_workers();
-  void worker_main(size_t thread);
+  void worker_main(size_t thread, unsigned long long seen);
   void run_tasks(size_t thread);
 
   std::mutex run_mutex_;  // one parallel region at a time
