@@ -89,6 +89,79 @@ export interface LayerNormArgs {
   isa?: IsaName;
 }
 
+/** An immutable float32 parameter copied into native memory (a bias, a layer-norm weight, an embedding table). */
+export interface Parameter {
+  readonly length: number;
+}
+
+export type PlanValueType = 'float32' | 'bool' | 'int64';
+
+/** A flat array of the plan: float32 intermediates and outputs; bool masks and int64 indices only as inputs. */
+export interface PlanValue {
+  type: PlanValueType;
+  count: number;
+}
+
+export interface SequenceStrides {
+  batchStride: number;
+  seqStride: number;
+}
+
+/**
+ * One step of a plan; `inputs` and `output` are value ids (-1 for an absent
+ * optional input). Shapes are flat: each step states the sizes it needs.
+ */
+export type PlanStep =
+  /** out[rows, n] = act(x[rows, k] · weightᵀ + bias); weight packed as [k, n] */
+  | { kind: 'linear'; inputs: [number]; output: number; weight: PackedB; bias?: Parameter | null; activation?: ActivationName }
+  /** layer norm over rows of n */
+  | { kind: 'layerNorm'; inputs: [number]; output: number; n: number; eps: number; weight?: Parameter | null; bias?: Parameter | null }
+  /** out[o, m, i] = a[o, m, i] + b[o, i] (mid = 1: a plain add) */
+  | { kind: 'add'; inputs: [number, number]; output: number; outer: number; mid: number; inner: number }
+  /** bool mask -> 0 / -inf; a float mask is copied */
+  | { kind: 'additiveMask'; inputs: [number]; output: number }
+  /**
+   * Multi-head attention on projected q [.., heads * headDim], k, v [.., heads * vHeadDim]:
+   * element (n, l, h, d) of q at n * q.batchStride + l * q.seqStride + h * headDim + d; likewise k, v, out.
+   * inputs: [q, k, v, attnMask ([L, S] or [batch * heads, L, S] when attnMaskPerHead) | -1, keyPaddingMask ([batch, S]) | -1], masks additive.
+   * weights: a value id receiving per-head probabilities [batch, heads, L, S].
+   */
+  | {
+      kind: 'attention'; inputs: [number, number, number, number, number]; output: number; weights?: number | null;
+      batch: number; heads: number; tgtLen: number; srcLen: number; headDim: number; vHeadDim: number;
+      q: SequenceStrides; k: SequenceStrides; v: SequenceStrides; outBatchStride: number; outSeqStride: number;
+      scale: number; attnMaskPerHead?: boolean;
+    }
+  /** out[n, i] = mean over h of x[n, h, i] */
+  | { kind: 'averageHeads'; inputs: [number]; output: number; batch: number; heads: number; size: number }
+  /** out[o, rows + 1, width]: x with one more row per o, `row` tiled across the width, or zeros */
+  | { kind: 'appendRow'; inputs: [number]; output: number; outer: number; rows: number; width: number; row?: Parameter | null }
+  /** out[rows, cols + 1]: x with a zero column */
+  | { kind: 'padColumn'; inputs: [number]; output: number; rows: number; cols: number }
+  /** out[i, :] = table[indices[i], :] (an index outside [0, num) rejects the run) */
+  | { kind: 'embedding'; inputs: [number]; output: number; num: number; dim: number; table: Parameter };
+
+export interface PlanDescription {
+  values: PlanValue[];
+  /** value ids given to run(), in order */
+  inputs: number[];
+  steps: PlanStep[];
+  /** value ids returned by run(), in order (float32) */
+  outputs: number[];
+}
+
+/**
+ * A checked plan: run() executes every step natively on the calling thread;
+ * runAsync() copies the inputs, runs off the JS thread and settles a Promise.
+ * Inputs: Float32Array (float32), Uint8Array (bool), BigInt64Array or
+ * Int32Array (int64). Outputs: new Float32Arrays.
+ */
+export interface Plan {
+  readonly arenaBytes: number;
+  run(inputs: ArrayBufferView[]): Float32Array[];
+  runAsync(inputs: ArrayBufferView[]): Promise<Float32Array[]>;
+}
+
 export interface Binding {
   info(): NativeInfo;
   /** n >= 1; waits for running work, then resizes the pool */
@@ -99,6 +172,9 @@ export interface Binding {
   softmax(args: SoftmaxArgs): void;
   layerNorm(args: LayerNormArgs): void;
   activation(kind: ActivationName, x: Float32Array, y: Float32Array, isa?: IsaName): void;
+  createParameter(data: Float32Array): Parameter;
+  /** Checks the description (RangeError ERR_SIMDFORMER_INVALID_PLAN naming the bad step) and builds a plan. */
+  createPlan(description: PlanDescription): Plan;
   /** Runs the ISA's peak FMA loop on the calling thread; returns float ops and seconds. */
   fmaPeak(isa: IsaName, iterations: number): { flops: number; seconds: number };
   /** Runs the ISA's peak FMA loop on every pool thread at once; returns total float ops and wall seconds. */

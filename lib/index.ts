@@ -8,6 +8,10 @@ import { binding } from './binding';
 import { invalidType, invalidValue } from './errors';
 
 export * as functional from './functional';
+export * as nn from './nn';
+export {
+  loadSafetensors, loadSafetensorsSync, saveSafetensors, saveSafetensorsSync, serializeSafetensors, SafetensorsError,
+} from './safetensors';
 export {
   Tensor, tensor, zeros, ones, full, randn, rand, manualSeed, Generator,
 } from './tensor';

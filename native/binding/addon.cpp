@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "ops.h"
 #include "packed_b.h"
+#include "parameter.h"
 
 namespace simdformer {
 
@@ -66,6 +67,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   AddonData* data = new AddonData();
   env.SetInstanceData(data);  // deleted by Node when this environment ends
   data->packed_b_class = Napi::Persistent(PackedBHandle::define_class(env));
+  data->parameter_class = Napi::Persistent(ParameterHandle::define_class(env));
+  data->plan_class = Napi::Persistent(define_plan_class(env));
 
   exports.Set("info", Napi::Function::New(env, info_method, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads_method, "setNumThreads"));
@@ -75,6 +78,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, softmax_method, "softmax"));
   exports.Set("layerNorm", Napi::Function::New(env, layer_norm_method, "layerNorm"));
   exports.Set("activation", Napi::Function::New(env, activation_method, "activation"));
+  exports.Set("createParameter", Napi::Function::New(env, create_parameter_method, "createParameter"));
+  exports.Set("createPlan", Napi::Function::New(env, create_plan_method, "createPlan"));
   exports.Set("fmaPeak", Napi::Function::New(env, fma_peak_method, "fmaPeak"));
   exports.Set("fmaPeakParallel", Napi::Function::New(env, fma_peak_parallel_method, "fmaPeakParallel"));
   return exports;

@@ -9,6 +9,8 @@ namespace simdformer {
 
 struct AddonData {
   Napi::FunctionReference packed_b_class;
+  Napi::FunctionReference parameter_class;
+  Napi::FunctionReference plan_class;
 };
 
 inline AddonData& addon_data(Napi::Env env) { return *env.GetInstanceData<AddonData>(); }

@@ -8,10 +8,9 @@ namespace simdformer {
 
 namespace {
 
-// What the native side hands the constructor: the packed data and its table.
+// What pack_b_method hands the constructor.
 struct PackedBParts {
-  std::unique_ptr<PackedB> packed;
-  const KernelTable* kernels;
+  SharedLinearWeight weight;
 };
 
 }  // namespace
@@ -37,25 +36,23 @@ PackedBHandle::PackedBHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw type_error(info.Env(), "PackedB cannot be constructed from JavaScript; use packB()");
   }
-  PackedBParts* parts = info[0].As<Napi::External<PackedBParts>>().Data();
-  packed_ = std::move(parts->packed);
-  kernels_ = parts->kernels;
-  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(packed_->bytes()));
+  weight_ = std::move(info[0].As<Napi::External<PackedBParts>>().Data()->weight);
+  Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(weight_->packed.bytes()));
 }
 
 void PackedBHandle::Finalize(Napi::Env env) {
-  if (packed_) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(packed_->bytes()));
+  if (weight_) Napi::MemoryManagement::AdjustExternalMemory(env, -static_cast<int64_t>(weight_->packed.bytes()));
 }
 
 Napi::Value PackedBHandle::k(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(packed_->k()));
+  return Napi::Number::New(info.Env(), static_cast<double>(weight_->packed.k()));
 }
 Napi::Value PackedBHandle::n(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(packed_->n()));
+  return Napi::Number::New(info.Env(), static_cast<double>(weight_->packed.n()));
 }
-Napi::Value PackedBHandle::isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), kernels_->name); }
+Napi::Value PackedBHandle::isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), weight_->kernels->name); }
 Napi::Value PackedBHandle::bytes(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(packed_->bytes()));
+  return Napi::Number::New(info.Env(), static_cast<double>(weight_->packed.bytes()));
 }
 
 Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
@@ -68,10 +65,10 @@ Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
     const size_t col_stride = to_size(env, "colStride", info[4], 0);
     const KernelTable& kernels = to_kernels(env, "isa", info[5]);
     check_reach(env, "b", b.length, 0, k, row_stride, n, col_stride);
-    PackedBParts parts{std::make_unique<PackedB>(pack_b(
-                           kernels.gemm, k, n,
-                           StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)})),
-                       &kernels};
+    PackedBParts parts{std::make_shared<const LinearWeight>(LinearWeight{
+        pack_b(kernels.gemm, k, n,
+               StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)}),
+        &kernels})};
     return addon_data(env).packed_b_class.New({Napi::External<PackedBParts>::New(env, &parts)});
   });
 }

@@ -8,6 +8,7 @@
 
 #include "core/dispatch.h"
 #include "core/gemm.h"
+#include "core/plan.h"
 
 namespace simdformer {
 
@@ -20,8 +21,10 @@ class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
   explicit PackedBHandle(const Napi::CallbackInfo& info);
   void Finalize(Napi::Env env) override;
 
-  const PackedB& packed() const { return *packed_; }
-  const KernelTable& kernels() const { return *kernels_; }
+  const PackedB& packed() const { return weight_->packed; }
+  const KernelTable& kernels() const { return *weight_->kernels; }
+  // Shared with the plans that use it, which keep it alive.
+  const SharedLinearWeight& shared() const { return weight_; }
 
  private:
   Napi::Value k(const Napi::CallbackInfo& info);
@@ -29,8 +32,7 @@ class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
   Napi::Value isa(const Napi::CallbackInfo& info);
   Napi::Value bytes(const Napi::CallbackInfo& info);
 
-  std::unique_ptr<PackedB> packed_;
-  const KernelTable* kernels_ = nullptr;
+  SharedLinearWeight weight_;
 };
 
 // packB(b, k, n, rowStride, colStride, isa?) -> PackedB

@@ -18,9 +18,16 @@ namespace {
 
 constexpr size_t kMr = 6, kNr = 16;
 
-// Distance, in k steps, at which the packed A panel is prefetched: A streams
-// from L2 while the B panel stays in L1.
+// Distances, in k steps, at which the packed A and B panels are prefetched.
+// A streams from L2. The B panel is reused from L1 by the calls for the
+// other rows of the block, but the first call for each panel reads it from
+// memory; the hardware prefetchers alone leave that call waiting.
 constexpr size_t kPrefetchA = 16;
+constexpr size_t kPrefetchB = 32;
+
+// k steps before the end of the k loop at which the C tile is fetched into
+// L1 (each step is about 6 cycles: enough to cover an L2 hit).
+constexpr size_t kPrefetchC = 24;
 
 // Eight -1s then eight 0s: loading 8 lanes from &kLaneMask[8 - v] gives a
 // maskload/maskstore mask with the first v lanes (0 <= v <= 8) set.
@@ -45,10 +52,11 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     acc_lo[r] = _mm256_setzero_ps();
     acc_hi[r] = _mm256_setzero_ps();
   }
-  for (size_t k = 0; k < kc; ++k) {
+  const auto k_step = [&] {
     const __m256 b_lo = _mm256_loadu_ps(b);
     const __m256 b_hi = _mm256_loadu_ps(b + 8);
     _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMr), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB * kNr), _MM_HINT_T0);
 #pragma GCC unroll 6
     for (size_t r = 0; r < ROWS; ++r) {
       const __m256 a_r = _mm256_broadcast_ss(a + r);
@@ -57,7 +65,28 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     }
     a += kMr;
     b += kNr;
+  };
+  // The C tile is touched only after the k loop, and its rows are ldc apart,
+  // which the hardware prefetchers do not follow. The first steps each fetch
+  // one row into L2 (one at a time, so that misses to memory do not hold
+  // every L1 fill buffer the A and B streams need); the rows move into L1 a
+  // few steps before the end, late enough not to be evicted again.
+  size_t k = 0;
+  for (size_t r = 0; r < ROWS && k < kc; ++r, ++k) {
+    k_step();
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T1);
   }
+  const size_t tail_start = kc > kPrefetchC ? kc - kPrefetchC : 0;
+#pragma GCC unroll 4
+  for (; k < tail_start; ++k) k_step();
+#pragma GCC unroll 6
+  for (size_t r = 0; r < ROWS; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T0);
+  }
+#pragma GCC unroll 4
+  for (; k < kc; ++k) k_step();
 
   if (nr_valid == kNr) {
     __m256 bias_lo = _mm256_setzero_ps(), bias_hi = _mm256_setzero_ps();

@@ -18,9 +18,12 @@ namespace {
 
 constexpr size_t kMr = 14, kNr = 32;
 
-// Distance, in k steps, at which the packed A panel is prefetched: A streams
-// from L2 while the B panel stays in L1.
+// Distances, in k steps, at which the packed A and B panels are prefetched.
+// A streams from L2. The B panel is reused from L1 by the calls for the
+// other rows of the block, but the first call for each panel reads it from
+// memory; the hardware prefetchers alone leave that call waiting.
 constexpr size_t kPrefetchA = 16;
+constexpr size_t kPrefetchB = 24;
 
 // k steps before the end of the k loop at which the C tile is fetched into
 // L1 (about 14 cycles each: enough to cover an L2 hit several times over).
@@ -41,6 +44,8 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     const __m512 b_lo = _mm512_loadu_ps(b);
     const __m512 b_hi = _mm512_loadu_ps(b + 16);
     _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMr), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB * kNr), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB * kNr + 16), _MM_HINT_T0);
 #pragma GCC unroll 14
     for (size_t r = 0; r < ROWS; ++r) {
       const __m512 a_r = _mm512_set1_ps(a[r]);

@@ -1,0 +1,269 @@
+/**
+ * torch.nn.MultiheadAttention, PyTorch's math path
+ * (F.multi_head_attention_forward): in-projection, optional bias_k / bias_v
+ * and zero-attention rows, scaled dot-product attention per head with
+ * additive masks, out-projection. One native plan per call signature.
+ */
+import { dtypeError, invalidValue, shapeError } from '../errors';
+import { Tensor } from '../tensor';
+import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
+import { describeInput, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
+import { filled, xavierUniform } from './init';
+import { Linear } from './basic';
+import { Module } from './module';
+
+export interface MultiheadAttentionOptions {
+  dropout?: number;
+  bias?: boolean;
+  addBiasKv?: boolean;
+  addZeroAttn?: boolean;
+  kdim?: number | null;
+  vdim?: number | null;
+  batchFirst?: boolean;
+}
+
+export interface MultiheadAttentionForwardOptions {
+  keyPaddingMask?: Tensor | null;
+  needWeights?: boolean;
+  attnMask?: Tensor | null;
+  averageAttnWeights?: boolean;
+  isCausal?: boolean;
+}
+
+/** How the rows of a [rows, features] value are laid out: batch-first [N, T] or sequence-first [T, N]. */
+export interface SequenceLayout {
+  batch: number;
+  batchFirst: boolean;
+}
+
+/** A mask in the graph, already additive (0 / -inf or the user's floats). */
+export interface MaskValue {
+  value: Value;
+  /** attn_mask only: [batch * heads, L, S] rather than [L, S] */
+  perHead: boolean;
+}
+
+/** Turns a bool or float mask input into an additive float mask value. */
+export function additiveMask(graph: Graph, value: Value, dtype: Tensor['dtype']): Value {
+  return dtype === 'bool' ? graph.additiveMask(value) : value;
+}
+
+/** PyTorch's _canonical_mask dtype rule. */
+export function checkMaskDType(name: string, mask: Tensor | null | undefined): void {
+  if (mask && mask.dtype !== 'bool' && mask.dtype !== 'float32') {
+    throw dtypeError(`only bool and floating types of ${name} are supported`);
+  }
+}
+
+function strides(layout: SequenceLayout, length: number, width: number) {
+  return layout.batchFirst ? { batchStride: length * width, seqStride: width } : { batchStride: width, seqStride: layout.batch * width };
+}
+
+export class MultiheadAttention extends Module {
+  readonly embedDim: number;
+  readonly numHeads: number;
+  readonly kdim: number;
+  readonly vdim: number;
+  readonly headDim: number;
+  readonly batchFirst: boolean;
+  readonly dropout: number;
+  readonly addZeroAttn: boolean;
+  readonly outProj: Linear;
+  private readonly hasBias: boolean;
+  private readonly runner = new ForwardRunner();
+
+  constructor(embedDim: number, numHeads: number, options: MultiheadAttentionOptions = {}) {
+    super();
+    this.embedDim = checkPositiveInteger('embedDim', embedDim);
+    this.numHeads = checkPositiveInteger('numHeads', numHeads);
+    this.kdim = options.kdim == null ? embedDim : checkPositiveInteger('options.kdim', options.kdim);
+    this.vdim = options.vdim == null ? embedDim : checkPositiveInteger('options.vdim', options.vdim);
+    this.batchFirst = checkBoolean('options.batchFirst', options.batchFirst, false);
+    this.dropout = checkDropout('options.dropout', options.dropout ?? 0);
+    this.addZeroAttn = checkBoolean('options.addZeroAttn', options.addZeroAttn, false);
+    this.hasBias = checkBoolean('options.bias', options.bias, true);
+    const addBiasKv = checkBoolean('options.addBiasKv', options.addBiasKv, false);
+    this.headDim = Math.floor(embedDim / numHeads);
+    if (this.headDim * numHeads !== embedDim) throw invalidValue('embedDim', 'embed_dim must be divisible by num_heads', embedDim);
+
+    if (this.qkvSameEmbedDim) {
+      this.registerParameter('in_proj_weight', xavierUniform([3 * embedDim, embedDim]));
+    } else {
+      this.registerParameter('q_proj_weight', xavierUniform([embedDim, embedDim]));
+      this.registerParameter('k_proj_weight', xavierUniform([embedDim, this.kdim]));
+      this.registerParameter('v_proj_weight', xavierUniform([embedDim, this.vdim]));
+    }
+    this.registerParameter('in_proj_bias', this.hasBias ? filled([3 * embedDim], 0) : null);
+    this.outProj = this.registerModule('out_proj', new Linear(embedDim, embedDim, { bias: this.hasBias }));
+    if (this.outProj.bias !== null) (this.outProj.bias.data as Float32Array).fill(0);
+    this.registerParameter('bias_k', addBiasKv ? xavierUniform([1, embedDim]).reshape([1, 1, embedDim]) : null);
+    this.registerParameter('bias_v', addBiasKv ? xavierUniform([1, embedDim]).reshape([1, 1, embedDim]) : null);
+  }
+
+  /** PyTorch's _qkv_same_embed_dim: one packed in_proj_weight instead of three. */
+  get qkvSameEmbedDim(): boolean {
+    return this.kdim === this.embedDim && this.vdim === this.embedDim;
+  }
+
+  /** Projection weight and bias of q (0), k (1) or v (2). */
+  private projection(which: 0 | 1 | 2) {
+    const E = this.embedDim;
+    const weight = this.qkvSameEmbedDim
+      ? packedLinearWeight(this.parameter('in_proj_weight')!, which * E, E)
+      : packedLinearWeight(this.parameter(['q_proj_weight', 'k_proj_weight', 'v_proj_weight'][which])!);
+    const bias = this.parameter('in_proj_bias');
+    return { weight, bias: bias === null ? null : nativeParameter(bias, which * E, E) };
+  }
+
+  /**
+   * Adds attention to a graph. query [L rows per batch, embedDim], key
+   * [S, kdim], value [S, vdim], rows laid out by `layout`; masks additive.
+   * Returns the output [L rows, embedDim] in the same layout and, if asked,
+   * the weights [N, H, L, S] or averaged [N, L, S].
+   */
+  emit(graph: Graph, query: Value, key: Value, value: Value, layout: SequenceLayout, tgtLen: number, srcLen: number,
+    attnMask: MaskValue | null, keyPaddingMask: Value | null, needWeights: boolean, averageWeights: boolean): { output: Value; weights: Value | null } {
+    const E = this.embedDim, N = layout.batch, H = this.numHeads;
+    const project = (x: Value, which: 0 | 1 | 2) => {
+      const { weight, bias } = this.projection(which);
+      return graph.linear(x, weight, bias);
+    };
+    const q = project(query, 0);
+    let k = project(key, 1);
+    let v = project(value, 2);
+    let S = srcLen;
+    let mask = attnMask?.value ?? null;
+    let padding = keyPaddingMask;
+    const maskRows = attnMask === null ? 0 : attnMask.perHead ? N * H * tgtLen : tgtLen;
+    // Extra key/value rows (bias_k / bias_v, then a zero row), each unmasked.
+    const appendKeys = (rowK: Tensor | null, rowV: Tensor | null) => {
+      const outer = layout.batchFirst ? N : 1, width = layout.batchFirst ? E : N * E;
+      k = graph.appendRow(k, outer, S, width, rowK === null ? null : nativeParameter(rowK));
+      v = graph.appendRow(v, outer, S, width, rowV === null ? null : nativeParameter(rowV));
+      if (mask !== null) mask = graph.padColumn(mask, maskRows, S);
+      if (padding !== null) padding = graph.padColumn(padding, N, S);
+      S += 1;
+    };
+    const biasK = this.parameter('bias_k');
+    if (biasK !== null) appendKeys(biasK, this.parameter('bias_v'));
+    if (this.addZeroAttn) appendKeys(null, null);
+
+    const { output, weights } = graph.attention({
+      kind: 'attention', batch: N, heads: H, tgtLen, srcLen: S, headDim: this.headDim, vHeadDim: this.headDim,
+      q: strides(layout, tgtLen, E), k: strides(layout, S, E), v: strides(layout, S, E),
+      outBatchStride: strides(layout, tgtLen, E).batchStride, outSeqStride: strides(layout, tgtLen, E).seqStride,
+      scale: 1 / Math.sqrt(this.headDim), attnMaskPerHead: attnMask?.perHead ?? false,
+    }, q, k, v, mask, padding, q.count, needWeights);
+    const out = this.outProj.emit(graph, output);
+    if (weights === null || !averageWeights) return { output: out, weights };
+    return { output: out, weights: graph.averageHeads(weights, N, H, tgtLen * S) };
+  }
+
+  /**
+   * Checks a call as F.multi_head_attention_forward does and returns its
+   * geometry (the layers check through it too, with their mask names). Shapes: batched query [N, L, E] (batchFirst) or [L, N, E],
+   * key/value [.., S, kdim/vdim]; unbatched query [L, E].
+   */
+  checkCall(query: unknown, key: unknown, value: unknown, options: MultiheadAttentionForwardOptions,
+    names = { attnMask: 'attn_mask', keyPaddingMask: 'key_padding_mask' }) {
+    const q = checkFloatTensor('query', query);
+    const k = checkFloatTensor('key', key);
+    const v = checkFloatTensor('value', value);
+    const kpm = options.keyPaddingMask == null ? null : checkTensor('keyPaddingMask', options.keyPaddingMask);
+    const mask = options.attnMask == null ? null : checkTensor('attnMask', options.attnMask);
+    checkMaskDType(names.keyPaddingMask, kpm);
+    checkMaskDType(names.attnMask, mask);
+    const H = this.numHeads;
+    if (q.ndim === 3) {
+      if (k.ndim !== 3 || v.ndim !== 3) throw shapeError(`For batched (3-D) \`query\`, expected \`key\` and \`value\` to be 3-D but found ${k.ndim}-D and ${v.ndim}-D tensors respectively`);
+      if (kpm && kpm.ndim !== 2) throw shapeError(`For batched (3-D) \`query\`, expected \`key_padding_mask\` to be \`None\` or 2-D but found ${kpm.ndim}-D tensor instead`);
+      if (mask && mask.ndim !== 2 && mask.ndim !== 3) throw shapeError(`For batched (3-D) \`query\`, expected \`attn_mask\` to be \`None\`, 2-D or 3-D but found ${mask.ndim}-D tensor instead`);
+    } else if (q.ndim === 2) {
+      if (k.ndim !== 2 || v.ndim !== 2) throw shapeError(`For unbatched (2-D) \`query\`, expected \`key\` and \`value\` to be 2-D but found ${k.ndim}-D and ${v.ndim}-D tensors respectively`);
+      if (kpm && kpm.ndim !== 1) throw shapeError(`For unbatched (2-D) \`query\`, expected \`key_padding_mask\` to be \`None\` or 1-D but found ${kpm.ndim}-D tensor instead`);
+      if (mask && mask.ndim !== 2 && mask.ndim !== 3) throw shapeError(`For unbatched (2-D) \`query\`, expected \`attn_mask\` to be \`None\`, 2-D or 3-D but found ${mask.ndim}-D tensor instead`);
+      if (mask && mask.ndim === 3 && shapeString(mask.shape) !== shapeString([H, q.shape[0], k.shape[0]])) {
+        throw shapeError(`Expected \`attn_mask\` shape to be ${shapeString([H, q.shape[0], k.shape[0]])} but got ${shapeString(mask.shape)}`);
+      }
+    } else {
+      throw shapeError(`query should be unbatched 2D or batched 3D tensor but received ${q.ndim}-D query tensor`);
+    }
+    const batched = q.ndim === 3;
+    const batchFirst = batched && this.batchFirst;
+    // (length, batch) of each sequence tensor.
+    const dims = (t: Tensor) => (!batched ? [t.shape[0], 1] : batchFirst ? [t.shape[1], t.shape[0]] : [t.shape[0], t.shape[1]]);
+    const [L, N] = dims(q);
+    const [S, keyBatch] = dims(k);
+    const [valueLength, valueBatch] = dims(v);
+    const E = q.shape[q.ndim - 1];
+    if (E !== this.embedDim) throw shapeError(`was expecting embedding dimension of ${this.embedDim}, but got ${E}`);
+    if (this.qkvSameEmbedDim) {
+      if (shapeString(k.shape) !== shapeString(v.shape)) throw shapeError(`key shape ${shapeString(k.shape)} does not match value shape ${shapeString(v.shape)}`);
+    } else if (S !== valueLength || keyBatch !== valueBatch) {
+      throw shapeError(`key's sequence and batch dims ${shapeString([S, keyBatch])} do not match value's ${shapeString([valueLength, valueBatch])}`);
+    }
+    if (keyBatch !== N) throw shapeError(`key's batch size ${keyBatch} does not match query's ${N}`);
+    if (k.shape[k.ndim - 1] !== this.kdim) throw shapeError(`mat1 and mat2 shapes cannot be multiplied (${S * N}x${k.shape[k.ndim - 1]} and ${this.kdim}x${this.embedDim})`);
+    if (v.shape[v.ndim - 1] !== this.vdim) throw shapeError(`mat1 and mat2 shapes cannot be multiplied (${S * N}x${v.shape[v.ndim - 1]} and ${this.vdim}x${this.embedDim})`);
+    if (mask) {
+      if (mask.ndim === 2 && shapeString(mask.shape) !== shapeString([L, S])) {
+        throw shapeError(`The shape of the 2D attn_mask is ${shapeString(mask.shape)}, but should be ${shapeString([L, S])}.`);
+      }
+      if (mask.ndim === 3 && shapeString(mask.shape) !== shapeString([N * H, L, S])) {
+        throw shapeError(`The shape of the 3D attn_mask is ${shapeString(mask.shape)}, but should be ${shapeString([N * H, L, S])}.`);
+      }
+    }
+    if (kpm && kpm.numel !== N * S) {
+      throw shapeError(`expecting key_padding_mask shape of ${shapeString([N, S])}, but got ${shapeString(kpm.shape)}`);
+    }
+    if (checkBoolean('options.isCausal', options.isCausal, false) && !mask) {
+      throw shapeError('Need attn_mask if specifying the is_causal hint. You may use the Transformer module method `generate_square_subsequent_mask` to create this mask.');
+    }
+    return { q, k, v, kpm, mask, batched, batchFirst, L, N, S, E };
+  }
+
+  private prepare(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions) {
+    const c = this.checkCall(query, key, value, options);
+    const needWeights = checkBoolean('options.needWeights', options.needWeights, true);
+    const average = checkBoolean('options.averageAttnWeights', options.averageAttnWeights, true);
+    const inputs = [c.q, c.k, c.v, ...(c.mask ? [c.mask] : []), ...(c.kpm ? [c.kpm] : [])];
+    const signature = [c.q, c.k, c.v, c.mask, c.kpm].map(describeInput).join('|') + `|${needWeights}|${average}`;
+    const layout: SequenceLayout = { batch: c.N, batchFirst: !c.batched || c.batchFirst };
+    const build = (g: Graph, values: Value[]): ShapedValue[] => {
+      const [qv, kv, vv] = values;
+      let next = 3;
+      const mask = c.mask ? { value: additiveMask(g, values[next++], c.mask.dtype), perHead: c.mask.ndim === 3 } : null;
+      const kpm = c.kpm ? additiveMask(g, values[next++], c.kpm.dtype) : null;
+      const { output, weights } = this.emit(g, qv, kv, vv, layout, c.L, c.S, mask, kpm, needWeights, average);
+      const outputs: ShapedValue[] = [{ value: output, shape: c.q.shape }];
+      if (weights !== null) {
+        const S = c.S + (this.parameter('bias_k') !== null ? 1 : 0) + (this.addZeroAttn ? 1 : 0);
+        const perHead = [this.numHeads, c.L, S];
+        const shape = average ? [c.L, S] : perHead;
+        outputs.push({ value: weights, shape: c.batched ? [c.N, ...shape] : shape });
+      }
+      return outputs;
+    };
+    return { signature, inputs, build };
+  }
+
+  /** Returns [attnOutput, attnWeights | null], shapes as PyTorch's. */
+  forwardSync(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): [Tensor, Tensor | null] {
+    const { signature, inputs, build } = this.prepare(query, key, value, options);
+    const [output, weights] = this.runner.runSync(signature, inputs, build, false);
+    return [output, weights ?? null];
+  }
+
+  async forward(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): Promise<[Tensor, Tensor | null]> {
+    const { signature, inputs, build } = this.prepare(query, key, value, options);
+    const [output, weights] = await this.runner.run(signature, inputs, build, false);
+    return [output, weights ?? null];
+  }
+
+  clone(): MultiheadAttention {
+    return this.copyStateInto(new MultiheadAttention(this.embedDim, this.numHeads, {
+      dropout: this.dropout, bias: this.hasBias, addBiasKv: this.parameter('bias_k') !== null, addZeroAttn: this.addZeroAttn,
+      kdim: this.kdim, vdim: this.vdim, batchFirst: this.batchFirst,
+    }));
+  }
+}

@@ -1,0 +1,23 @@
+/** Parameter initialisation for freshly constructed modules (PyTorch's schemes, our seeded generator). */
+import { rand, randn, Tensor } from '../tensor';
+
+/** U(-bound, bound) of `shape`: PyTorch's Linear init uses bound = 1 / sqrt(fan_in). */
+export function uniform(shape: readonly number[], bound: number): Tensor<'float32'> {
+  const t = rand(shape);
+  for (let i = 0; i < t.data.length; i++) t.data[i] = (2 * t.data[i] - 1) * bound;
+  return t;
+}
+
+/** Xavier (Glorot) uniform for a [fanOut, fanIn] weight. */
+export function xavierUniform(shape: readonly [number, number]): Tensor<'float32'> {
+  return uniform(shape, Math.sqrt(6 / (shape[0] + shape[1])));
+}
+
+export function normal(shape: readonly number[]): Tensor<'float32'> {
+  return randn(shape);
+}
+
+export function filled(shape: readonly number[], value: number): Tensor<'float32'> {
+  const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value);
+  return new Tensor<'float32'>(data, shape);
+}

@@ -1,0 +1,102 @@
+#include "attention.h"
+
+#include <atomic>
+#include <cmath>
+#include <new>
+#include <vector>
+
+#include "gemm.h"
+
+namespace simdformer {
+
+namespace {
+
+// Per-thread scores [L, S] and one combined mask row [S], kept between calls.
+thread_local std::vector<float> scores_scratch;
+thread_local std::vector<float> mask_scratch;
+
+// Runs one (n, h) pair: scores, masked softmax, and P · V into the output.
+void attend_one_head(const KernelTable& kernels, const AttentionProblem& p, size_t n, size_t h) {
+  const size_t L = p.tgt_len, S = p.src_len;
+  float* scores;
+  if (p.weights != nullptr) {
+    scores = p.weights + (n * p.heads + h) * L * S;
+  } else {
+    if (scores_scratch.size() < L * S) scores_scratch.resize(L * S);
+    scores = scores_scratch.data();
+  }
+  ThreadPool& inline_pool = thread_pool();  // called inside a parallel region: runs inline
+
+  // scores = Q[n,h] · K[n,h]ᵀ: A(l, d) = Q, B(d, s) = K(s, d).
+  GemmProblem qk;
+  qk.m = L;
+  qk.n = S;
+  qk.k = p.head_dim;
+  qk.a = StridedMatrix{p.q.data + n * p.q.batch_stride + h * p.head_dim, static_cast<ptrdiff_t>(p.q.seq_stride), 1};
+  qk.b = StridedMatrix{p.k.data + n * p.k.batch_stride + h * p.head_dim, 1, static_cast<ptrdiff_t>(p.k.seq_stride)};
+  qk.c = scores;
+  qk.ldc = S;
+  qk.c_batch_stride = L * S;
+  gemm(kernels, qk, inline_pool);
+
+  // softmax(scale * scores + attn_mask + key_padding_mask), row by row.
+  const float* padding = p.key_padding_mask != nullptr ? p.key_padding_mask + n * S : nullptr;
+  const float* attn_mask = p.attn_mask;
+  if (attn_mask != nullptr && p.attn_mask_per_head) attn_mask += (n * p.heads + h) * L * S;
+  if (attn_mask != nullptr && padding != nullptr && mask_scratch.size() < S) mask_scratch.resize(S);
+  for (size_t l = 0; l < L; ++l) {
+    const float* mask = padding;
+    if (attn_mask != nullptr) {
+      mask = attn_mask + l * S;
+      if (padding != nullptr) {
+        for (size_t s = 0; s < S; ++s) mask_scratch[s] = mask[s] + padding[s];
+        mask = mask_scratch.data();
+      }
+    }
+    kernels.softmax_row(S, scores + l * S, p.scale, mask, scores + l * S);
+  }
+
+  // O[n,h] = P · V[n,h]: A(l, s) = P, B(s, d) = V(s, d).
+  GemmProblem pv;
+  pv.m = L;
+  pv.n = p.v_head_dim;
+  pv.k = S;
+  pv.a = StridedMatrix{scores, static_cast<ptrdiff_t>(S), 1};
+  pv.b = StridedMatrix{p.v.data + n * p.v.batch_stride + h * p.v_head_dim, static_cast<ptrdiff_t>(p.v.seq_stride), 1};
+  pv.c = p.out + n * p.out_batch_stride + h * p.v_head_dim;
+  pv.ldc = p.out_seq_stride;
+  pv.c_batch_stride = L * p.out_seq_stride;
+  gemm(kernels, pv, inline_pool);
+}
+
+}  // namespace
+
+void attention(const KernelTable& kernels, const AttentionProblem& problem, ThreadPool& pool) {
+  if (problem.batch == 0 || problem.heads == 0 || problem.tgt_len == 0) return;
+  // One task per (n, h); the GEMMs inside a task run on that task's thread.
+  // Tasks must not throw, so an allocation failure is carried out and rethrown.
+  std::atomic<bool> out_of_memory{false};
+  pool.parallel_for(problem.batch * problem.heads, [&](size_t task, size_t) {
+    try {
+      attend_one_head(kernels, problem, task / problem.heads, task % problem.heads);
+    } catch (const std::bad_alloc&) {
+      out_of_memory.store(true);
+    }
+  });
+  if (out_of_memory.load()) throw std::bad_alloc();
+}
+
+void average_heads(size_t batch, size_t heads, size_t size, const float* in, float* out, ThreadPool& pool) {
+  const float inverse = 1.0f / static_cast<float>(heads);
+  pool.parallel_for(batch, [&](size_t n, size_t) {
+    float* target = out + n * size;
+    const float* source = in + n * heads * size;
+    for (size_t i = 0; i < size; ++i) target[i] = source[i];
+    for (size_t h = 1; h < heads; ++h) {
+      for (size_t i = 0; i < size; ++i) target[i] += source[h * size + i];
+    }
+    for (size_t i = 0; i < size; ++i) target[i] *= inverse;
+  });
+}
+
+}  // namespace simdformer
