@@ -4,10 +4,10 @@
  *
  * Each problem is a Linear's forward pass, y = x · Wᵀ + 0 with x [M, K]
  * row-major and W [N, K] packed once beforehand (packB), as a Linear packs
- * its weight at load. Every (ISA, threads) pair first measures its peak:
- * fmaPeak on one thread, fmaPeakParallel on every pool thread. A figure is
- * the median of several timed samples taken after a warm-up run, each sample
- * repeating the call for at least ~0.1 s.
+ * its weight at load. A figure is the median of several timed samples taken
+ * after a warm-up call, each repeating the call for at least ~0.1 s, and each
+ * right after a sample of the peak loop (fmaPeak on one thread,
+ * fmaPeakParallel on every pool thread) in the same conditions.
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -31,7 +31,7 @@ const SHAPES: Shape[] = [
 const THREADS = [1, 2];
 const SAMPLES = 7;
 const SAMPLE_SECONDS = 0.1;
-const PEAK_SAMPLE_SECONDS = 0.05;
+const PEAK_SAMPLE_SECONDS = 0.03;
 // The scalar reference runs at a few GFLOP/s: it gets the shapes up to this
 // many flops only, and fewer samples.
 const REF_MAX_FLOPS = 1.1e9;
@@ -80,29 +80,40 @@ function seconds(fn: () => void): number {
 }
 
 /**
- * The best GFLOP/s of the peak loop over several samples, on one thread or on
- * every pool thread at once: the peak is what the machine can do, and on a
- * shared machine a neighbour's burst only ever lowers a sample.
+ * The peak loop of one ISA on one thread (fmaPeak) or on every pool thread
+ * at once (fmaPeakParallel), calibrated to about PEAK_SAMPLE_SECONDS a sample.
  */
-function measurePeak(isa: IsaName, parallel: boolean): number {
-  const peak = (iterations: number) =>
-    parallel ? binding.fmaPeakParallel(isa, iterations) : binding.fmaPeak(isa, iterations);
-  // Calibrate the iteration count to about PEAK_SAMPLE_SECONDS per sample.
-  let iterations = 1 << 16;
-  for (;;) {
-    const { seconds: s } = peak(iterations);
-    if (s >= PEAK_SAMPLE_SECONDS / 4) {
-      iterations = Math.max(1, Math.round((iterations * PEAK_SAMPLE_SECONDS) / s));
-      break;
+class PeakMeter {
+  private readonly iterations: number;
+  readonly samples: number[] = [];
+
+  constructor(private readonly isa: IsaName, private readonly parallel: boolean) {
+    let iterations = 1 << 16;
+    for (;;) {
+      const { seconds: s } = this.run(iterations);
+      if (s >= PEAK_SAMPLE_SECONDS / 4) {
+        this.iterations = Math.max(1, Math.round((iterations * PEAK_SAMPLE_SECONDS) / s));
+        break;
+      }
+      iterations *= 4;
     }
-    iterations *= 4;
   }
-  const rates: number[] = [];
-  for (let i = 0; i < SAMPLES; ++i) {
-    const { flops, seconds: s } = peak(iterations);
-    rates.push(flops / s / 1e9);
+
+  /** One sample in GFLOP/s, kept for best(). */
+  sample(): number {
+    const { flops, seconds: s } = this.run(this.iterations);
+    this.samples.push(flops / s / 1e9);
+    return this.samples[this.samples.length - 1];
   }
-  return Math.max(...rates);
+
+  /** The best sample: what the machine can do; a neighbour's burst only ever lowers a sample. */
+  best(): number {
+    return Math.max(...this.samples);
+  }
+
+  private run(iterations: number): { flops: number; seconds: number } {
+    return this.parallel ? binding.fmaPeakParallel(this.isa, iterations) : binding.fmaPeak(this.isa, iterations);
+  }
 }
 
 interface Result {
@@ -111,10 +122,16 @@ interface Result {
   m: number;
   k: number;
   n: number;
+  /** median of the samples */
   gflops: number;
+  /** best peak sample of this ISA and thread count over the whole run */
   peakGflops: number;
+  /** gflops / peakGflops */
   percentOfPeak: number;
+  /** median over samples of the sample / the peak sample taken just before it */
+  percentOfAdjacentPeak: number;
   samples: number[];
+  adjacentPeaks: number[];
 }
 
 function random(count: number, seed: number): Float32Array {
@@ -127,9 +144,12 @@ function random(count: number, seed: number): Float32Array {
   return out;
 }
 
-/** Median GFLOP/s of y = x · Wᵀ for one shape on the current pool. */
+/**
+ * GFLOP/s samples of y = x · Wᵀ for one shape on the current pool, each right
+ * after a peak sample, so that a sample and its peak see the same neighbours.
+ */
 function measureGemm(isa: IsaName, shape: Shape, weight: PackedB, x: Float32Array, y: Float32Array,
-                     samples: number): number[] {
+                     samples: number, peak: PeakMeter): { rates: number[]; peaks: number[] } {
   const { m, k, n } = shape;
   const call = () =>
     binding.gemm({ batch: 1, m, n, k, a: x, aRowStride: k, aColStride: 1, b: weight, c: y, ldc: n, cBatchStride: m * n, isa });
@@ -137,10 +157,12 @@ function measureGemm(isa: IsaName, shape: Shape, weight: PackedB, x: Float32Arra
   const reps = Math.max(1, Math.ceil(SAMPLE_SECONDS / Math.max(once, 1e-6)));
   const flops = 2 * m * n * k * reps;
   const rates: number[] = [];
+  const peaks: number[] = [];
   for (let i = 0; i < samples; ++i) {
+    peaks.push(peak.sample());
     rates.push(flops / seconds(() => { for (let r = 0; r < reps; ++r) call(); }) / 1e9);
   }
-  return rates;
+  return { rates, peaks };
 }
 
 function pad(text: string | number, width: number): string {
@@ -155,23 +177,26 @@ function main(): void {
   const results: Result[] = [];
   const notes = [
     'y = x · Wᵀ with x [M, K] row-major and W [N, K] prepacked once with packB (as a Linear packs its weight at load)',
-    `median of ${SAMPLES} samples after one warm-up call; each sample repeats the call for >= ${SAMPLE_SECONDS} s`,
-    'peak: fmaPeak on one thread for 1 thread, fmaPeakParallel on every pool thread otherwise, best of ' +
-      `${SAMPLES} samples, measured in this run just before that ISA's GEMMs`,
+    `GFLOP/s: median of ${SAMPLES} samples after one warm-up call; each sample repeats the call for >= ${SAMPLE_SECONDS} s`,
+    'peak: fmaPeak on one thread for 1 thread, fmaPeakParallel on every pool thread for 2; a peak sample ' +
+      `(~${PEAK_SAMPLE_SECONDS} s) is taken right before every GEMM sample; "peak" is the best of them for that ISA ` +
+      'and thread count, "% peak" = GFLOP/s / peak',
+    '"% adj": median over samples of GFLOP/s / the peak sample just before it (robust to neighbours on a shared machine)',
     `ref: only shapes of <= ${REF_MAX_FLOPS / 1e9} GFLOP (the scalar reference is slow), ${REF_SAMPLES} samples`,
   ];
 
   console.log(`simdformer GEMM benchmark, ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} CPUs`);
   for (const note of notes) console.log(`  ${note}`);
   console.log('');
-  console.log(`${'isa'.padEnd(7)}${pad('threads', 8)}${pad('M x K x N', 20)}${pad('GFLOP/s', 10)}${pad('peak', 9)}${pad('% peak', 8)}`);
+  console.log(`${'isa'.padEnd(7)}${pad('threads', 8)}${pad('M x K x N', 20)}${pad('GFLOP/s', 10)}${pad('peak', 9)}` +
+              `${pad('% peak', 8)}${pad('% adj', 7)}`);
 
   for (const isa of options.isas) {
     const info = kernels[isa];
     for (const threads of THREADS) {
       setThreads(threads);
-      const peak = measurePeak(isa, threads > 1);
-      (peaks[isa] ??= {})[threads] = peak;
+      const peak = new PeakMeter(isa, threads > 1);
+      const block: Result[] = [];
       for (const shape of SHAPES) {
         const flops = 2 * shape.m * shape.n * shape.k;
         if (isa === 'ref' && flops > REF_MAX_FLOPS) continue;
@@ -179,14 +204,22 @@ function main(): void {
         const w = random(shape.n * shape.k, 2);
         const y = new Float32Array(shape.m * shape.n);
         const weight = binding.packB(w, shape.k, shape.n, 1, shape.k, isa);  // B(p, j) = W[j][p]
-        const samples = measureGemm(isa, shape, weight, x, y, isa === 'ref' ? REF_SAMPLES : SAMPLES);
-        const gflops = median(samples);
-        const result: Result = {
-          isa, threads, ...shape, gflops, peakGflops: peak, percentOfPeak: (100 * gflops) / peak, samples,
-        };
+        const { rates, peaks: adjacent } = measureGemm(isa, shape, weight, x, y,
+                                                        isa === 'ref' ? REF_SAMPLES : SAMPLES, peak);
+        block.push({
+          isa, threads, ...shape, gflops: median(rates), peakGflops: 0, percentOfPeak: 0,
+          percentOfAdjacentPeak: 100 * median(rates.map((rate, i) => rate / adjacent[i])),
+          samples: rates, adjacentPeaks: adjacent,
+        });
+      }
+      (peaks[isa] ??= {})[threads] = peak.best();
+      for (const result of block) {
+        result.peakGflops = peak.best();
+        result.percentOfPeak = (100 * result.gflops) / result.peakGflops;
         results.push(result);
-        console.log(`${isa.padEnd(7)}${pad(threads, 8)}${pad(`${shape.m} x ${shape.k} x ${shape.n}`, 20)}` +
-                    `${pad(gflops.toFixed(1), 10)}${pad(peak.toFixed(1), 9)}${pad(result.percentOfPeak.toFixed(1), 8)}`);
+        console.log(`${isa.padEnd(7)}${pad(threads, 8)}${pad(`${result.m} x ${result.k} x ${result.n}`, 20)}` +
+                    `${pad(result.gflops.toFixed(1), 10)}${pad(result.peakGflops.toFixed(1), 9)}` +
+                    `${pad(result.percentOfPeak.toFixed(1), 8)}${pad(result.percentOfAdjacentPeak.toFixed(1), 7)}`);
       }
     }
     console.log(`${''.padEnd(7)}${info.name}: mr ${info.mr}, nr ${info.nr}, mc ${info.mc}, kc ${info.kc}, nc ${info.nc}`);

@@ -58,6 +58,11 @@ export function invalidValue(name: string, expected: string, received: unknown):
     'ERR_SIMDFORMER_OUT_OF_RANGE');
 }
 
+/** A value error worded as PyTorch words it (`embed_dim must be divisible by num_heads`). */
+export function valueError(message: string): SimdformerError {
+  return withCode(new RangeError(message), 'ERR_SIMDFORMER_OUT_OF_RANGE');
+}
+
 /** A shape error with PyTorch's message where it has one. */
 export function shapeError(message: string): SimdformerError {
   return withCode(new RangeError(message), 'ERR_SIMDFORMER_SHAPE_MISMATCH');

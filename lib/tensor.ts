@@ -23,12 +23,15 @@ export type NestedArray = number | boolean | bigint | NestedArray[];
 
 const DTYPES: readonly DType[] = ['float32', 'bool', 'int32', 'int64'];
 
+// By tag, not instanceof: arrays made by the addon or in another realm (a
+// vm context, jest's sandbox) have other constructors but the same tag.
+const DTYPE_OF_TAG: Record<string, DType> = {
+  Float32Array: 'float32', Uint8Array: 'bool', Int32Array: 'int32', BigInt64Array: 'int64',
+};
+
 function dtypeOfArray(data: unknown): DType | undefined {
-  if (data instanceof Float32Array) return 'float32';
-  if (data instanceof Uint8Array) return 'bool';
-  if (data instanceof Int32Array) return 'int32';
-  if (data instanceof BigInt64Array) return 'int64';
-  return undefined;
+  if (!ArrayBuffer.isView(data)) return undefined;
+  return DTYPE_OF_TAG[(data as unknown as { [Symbol.toStringTag]: string })[Symbol.toStringTag]];
 }
 
 function allocate(dtype: DType, length: number): TensorData {
@@ -186,7 +189,7 @@ export function tensor(values: NestedArray | TensorData | Float64Array, options:
   let flat: ArrayLike<number | bigint | boolean>;
   let shape: readonly number[];
   if (fromArray) {
-    if (dtypeOfArray(values) === undefined && !(values instanceof Float64Array)) {
+    if (dtypeOfArray(values) === undefined && Object.prototype.toString.call(values) !== '[object Float64Array]') {
       throw invalidType('values', 'nested arrays or a Float32Array, Float64Array, Uint8Array, Int32Array or BigInt64Array', values);
     }
     flat = values as unknown as ArrayLike<number | bigint>;

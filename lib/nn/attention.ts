@@ -4,7 +4,7 @@
  * and zero-attention rows, scaled dot-product attention per head with
  * additive masks, out-projection. One native plan per call signature.
  */
-import { dtypeError, invalidValue, shapeError } from '../errors';
+import { dtypeError, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
 import { describeInput, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
@@ -84,7 +84,7 @@ export class MultiheadAttention extends Module {
     this.hasBias = checkBoolean('options.bias', options.bias, true);
     const addBiasKv = checkBoolean('options.addBiasKv', options.addBiasKv, false);
     this.headDim = Math.floor(embedDim / numHeads);
-    if (this.headDim * numHeads !== embedDim) throw invalidValue('embedDim', 'embed_dim must be divisible by num_heads', embedDim);
+    if (this.headDim * numHeads !== embedDim) throw valueError('embed_dim must be divisible by num_heads');
 
     if (this.qkvSameEmbedDim) {
       this.registerParameter('in_proj_weight', xavierUniform([3 * embedDim, embedDim]));

@@ -6,7 +6,7 @@
  * it run step by step instead (the slower eager path).
  */
 import type { ActivationName } from '../../binding';
-import { invalidType, invalidValue, shapeError } from '../errors';
+import { invalidType, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { Dropout, LayerNorm, Linear } from './basic';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger } from './checks';
@@ -32,7 +32,7 @@ function checkActivation(value: unknown): Activation {
   if (value === undefined) return 'relu';
   if (typeof value === 'function') return value as Activation;
   if (value === 'relu' || value === 'gelu') return value;
-  if (typeof value === 'string') throw invalidValue('options.activation', `'relu', 'gelu' or a function (activation should be relu/gelu, not ${value})`, value);
+  if (typeof value === 'string') throw valueError(`activation should be relu/gelu, not ${value}`);
   throw invalidType('options.activation', "'relu', 'gelu' or a function", value);
 }
 

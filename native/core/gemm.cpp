@@ -2,16 +2,19 @@
 // table's register-tile micro-kernel. Each task owns a rectangle of C of one
 // batch entry and runs, inside it:
 //
-//   jc: columns in blocks of nc            B block [kc, nc] stays in L2 / L3
+//   jc: columns in blocks of nc            B block [kc, nc]; nc bounds how often A is repacked
 //     pc: k in blocks of kc                fixed by the config, never by threads
 //       ic: rows in blocks of mc           A block [mc, kc] packed into this thread's scratch (L2)
-//         jr: nr-wide B panels             B panel [kc, nr] stays in L1
-//           ir: mr-high A panels           micro-kernel: C tile += A panel · B panel
+//         jr: nr-wide B panels             B panel [kc, nr] reused by every ir (L1 or L2, by kc)
+//           ir: mr-high A panels           micro-kernel: C tile (+)= A panel · B panel
 //
-// Every C element is reduced over k in the same order (kc blocks in order,
-// k in order inside a block) whatever the tasks, so results do not depend on
-// the thread count. B is packed for all tasks before they start (or given as
-// a PackedB); A is packed by each task for its own rows.
+// The micro-kernels prefetch their C tile and the B panel themselves: C rows
+// are ldc apart and B's first pass comes from memory, which the hardware
+// prefetchers do not cover. Every C element is reduced over k in the same
+// order (kc blocks in order, k in order inside a block) whatever the tasks,
+// so results do not depend on the thread count. B is packed for all tasks
+// before they start (or given as a PackedB); A is packed by each task for
+// its own rows.
 #include "gemm.h"
 
 #include <algorithm>
@@ -49,8 +52,11 @@ struct AlignedFloatsDelete {
 using AlignedFloats = std::unique_ptr<float[], AlignedFloatsDelete>;
 
 // Per-thread packed-A block, grown on demand and kept for the next call (the
-// pool's threads live as long as the process). Tasks must not throw, so a
-// failed allocation returns nullptr and the caller throws after the region.
+// pool's threads live as long as the process). thread_local rather than
+// indexed by the pool's thread number: gemm calls from several JS threads
+// (worker_threads) may each run tasks inline as "thread 0" at once. Tasks
+// must not throw, so a failed allocation returns nullptr and the caller
+// throws after the region.
 class ThreadScratch {
  public:
   ~ThreadScratch() { free_aligned_floats(data_); }
@@ -234,7 +240,7 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   const size_t threads = pool.num_threads();
   const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
   const size_t parts = partition.m_parts * partition.n_parts;
-  const bool parallel = threads > 1 && batch * parts > 1;
+  const bool parallel = threads > 1 && batch * parts > 1 && macs >= 2 * kMinMacsPerTask;
 
   // B for each batch entry: the PackedB, or packed here (once if shared).
   const float* b_packed = nullptr;

@@ -21,7 +21,7 @@ constexpr size_t kMr = 6, kNr = 16;
 // Distances, in k steps, at which the packed A and B panels are prefetched.
 // A streams from L2. The B panel is reused from L1 by the calls for the
 // other rows of the block, but the first call for each panel reads it from
-// memory; the hardware prefetchers alone leave that call waiting.
+// memory, where the hardware prefetchers alone leave that call waiting.
 constexpr size_t kPrefetchA = 16;
 constexpr size_t kPrefetchB = 32;
 
@@ -70,7 +70,8 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
   // which the hardware prefetchers do not follow. The first steps each fetch
   // one row into L2 (one at a time, so that misses to memory do not hold
   // every L1 fill buffer the A and B streams need); the rows move into L1 a
-  // few steps before the end, late enough not to be evicted again.
+  // few steps before the end, late enough not to be evicted again. A row's
+  // 16 floats span at most 2 cache lines: its first and last float.
   size_t k = 0;
   for (size_t r = 0; r < ROWS && k < kc; ++r, ++k) {
     k_step();

@@ -18,12 +18,16 @@ namespace {
 
 constexpr size_t kMr = 14, kNr = 32;
 
-// Distances, in k steps, at which the packed A and B panels are prefetched.
-// A streams from L2. The B panel is reused from L1 by the calls for the
-// other rows of the block, but the first call for each panel reads it from
-// memory; the hardware prefetchers alone leave that call waiting.
+// Distances, in k steps (128 bytes of B each), at which the packed A and B
+// panels are prefetched. A streams from L2. The B panel is reused, from L1
+// or L2 depending on kc, by the calls for the other rows of the block, but
+// the first call for each panel reads it from memory, where the hardware
+// prefetchers alone leave that call waiting: B is fetched into L2 far ahead
+// (8 KiB, about one memory latency of work) and into L1 near. Measured on a
+// Sapphire Rapids-class Xeon: +7% (near) and +2% (far) for the whole GEMM.
 constexpr size_t kPrefetchA = 16;
-constexpr size_t kPrefetchB = 24;
+constexpr size_t kPrefetchB = 16;
+constexpr size_t kPrefetchBFar = 64;
 
 // k steps before the end of the k loop at which the C tile is fetched into
 // L1 (about 14 cycles each: enough to cover an L2 hit several times over).
@@ -46,6 +50,8 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
     _mm_prefetch(reinterpret_cast<const char*>(a + kPrefetchA * kMr), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB * kNr), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchB * kNr + 16), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBFar * kNr), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(b + kPrefetchBFar * kNr + 16), _MM_HINT_T1);
 #pragma GCC unroll 14
     for (size_t r = 0; r < ROWS; ++r) {
       const __m512 a_r = _mm512_set1_ps(a[r]);
@@ -61,10 +67,13 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
   // at once would hold every L1 fill buffer that the A stream needs. The
   // rows move into L1 a few steps before the end; fetched into L1 at the
   // start they would be evicted by this call's A and B streams.
+  // A row's 32 floats span 3 cache lines unless C is 64-byte aligned (JS
+  // buffers are not), hence 3 prefetches per row.
   size_t k = 0;
   for (size_t r = 0; r < ROWS && k < kc; ++r, ++k) {
     k_step();
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T1);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T1);
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T1);
   }
   const size_t tail_start = kc > kPrefetchC ? kc - kPrefetchC : 0;
@@ -73,6 +82,7 @@ inline void gemm_rows(size_t kc, const float* a, const float* b, float* c, size_
 #pragma GCC unroll 14
   for (size_t r = 0; r < ROWS; ++r) {
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 16), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + kNr - 1), _MM_HINT_T0);
   }
 #pragma GCC unroll 4
