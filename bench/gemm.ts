@@ -58,15 +58,6 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-/**
- * Resizes the pool, then gives the new worker a moment to start (works around
- * a start-up race in ThreadPool::worker_main; see test/02-gemm-kernels.test.ts).
- */
-function setThreads(threads: number): void {
-  binding.setNumThreads(threads);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-}
-
 function median(values: number[]): number {
   const sorted = [...values].sort((x, y) => x - y);
   const mid = sorted.length >> 1;
@@ -194,7 +185,7 @@ function main(): void {
   for (const isa of options.isas) {
     const info = kernels[isa];
     for (const threads of THREADS) {
-      setThreads(threads);
+      binding.setNumThreads(threads);
       const peak = new PeakMeter(isa, threads > 1);
       const block: Result[] = [];
       for (const shape of SHAPES) {
@@ -224,7 +215,7 @@ function main(): void {
     }
     console.log(`${''.padEnd(7)}${info.name}: mr ${info.mr}, nr ${info.nr}, mc ${info.mc}, kc ${info.kc}, nc ${info.nc}`);
   }
-  setThreads(initialThreads);
+  binding.setNumThreads(initialThreads);
 
   const report = {
     cpu: os.cpus()[0]?.model ?? 'unknown',

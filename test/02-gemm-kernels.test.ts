@@ -151,17 +151,6 @@ function makeProblem(c: Case, seed: number): Problem {
   };
 }
 
-/**
- * Resizes the pool, then gives the new worker a moment to start: a job or a
- * resize published before a fresh worker first reads the pool's generation
- * is never seen by it, and the caller then waits forever (a race in
- * ThreadPool::worker_main reported to its owner; remove this wait with it).
- */
-function setThreads(threads: number): void {
-  binding.setNumThreads(threads);
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
-}
-
 /** Runs the problem on `isa` with the pool's current threads; C starts as NaN everywhere. */
 function run(p: Problem, isa: IsaName): Float32Array {
   const c = new Float32Array(p.cLength).fill(NaN);
@@ -219,7 +208,7 @@ function reference(p: Problem): { c: Float64Array; dot: Float64Array } {
 const worst = new Map<string, number>();
 
 afterAll(() => {
-  setThreads(initialThreads);
+  binding.setNumThreads(initialThreads);
   if (!REPORT) return;
   console.log([...worst.entries()].map(([label, r]) => `${label.padEnd(12)} max error / allowed ${r.toFixed(3)}`).join('\n'));
 });
@@ -263,7 +252,7 @@ function expectSameBits(label: string, got: Float32Array, expected: Float32Array
  * phase) and checks that nothing changed by a single bit.
  */
 function check(...problems: Problem[]): void {
-  setThreads(1);
+  binding.setNumThreads(1);
   const single = problems.map((p) => {
     const expected = reference(p);
     const ref = run(p, 'ref');
@@ -275,7 +264,7 @@ function check(...problems: Problem[]): void {
     });
     return { ref, simd };
   });
-  setThreads(2);
+  binding.setNumThreads(2);
   problems.forEach((p, i) => {
     expectSameBits('ref threads', run(p, 'ref'), single[i].ref);
     simdIsas.forEach((isa, j) => expectSameBits(`${isa} threads`, run(p, isa), single[i].simd[j]));
