@@ -159,7 +159,22 @@ export interface PlanDescription {
 export interface Plan {
   readonly arenaBytes: number;
   run(inputs: ArrayBufferView[]): Float32Array[];
-  runAsync(inputs: ArrayBufferView[]): Promise<Float32Array[]>;
+  /**
+   * Copies the inputs, queues the run on the native executor (a dedicated
+   * thread, not libuv's pool; one run at a time, process-wide) and settles
+   * when it ends. cancel() stops it before it starts or at the next step; it
+   * then rejects with an AbortError (name 'AbortError', code 'ABORT_ERR').
+   */
+  runAsync(inputs: ArrayBufferView[]): Promise<Float32Array[]> & { cancel(): void };
+}
+
+/** Monitoring counters: executor jobs (process-wide) and native bytes held by arenas, packed weights and parameters. */
+export interface NativeStats {
+  queued: number;
+  running: number;
+  completed: number;
+  failed: number;
+  nativeBytes: number;
 }
 
 export interface Binding {
@@ -172,6 +187,7 @@ export interface Binding {
   softmax(args: SoftmaxArgs): void;
   layerNorm(args: LayerNormArgs): void;
   activation(kind: ActivationName, x: Float32Array, y: Float32Array, isa?: IsaName): void;
+  stats(): NativeStats;
   createParameter(data: Float32Array): Parameter;
   /** Checks the description (RangeError ERR_SIMDFORMER_INVALID_PLAN naming the bad step) and builds a plan. */
   createPlan(description: PlanDescription): Plan;

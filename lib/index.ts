@@ -3,7 +3,7 @@
  *
  *   import { tensor, randn, functional as F, info } from 'simdformer';
  */
-import type { IsaName, NativeInfo } from '../binding';
+import type { IsaName, NativeInfo, NativeStats } from '../binding';
 import { binding } from './binding';
 import { invalidType, invalidValue } from './errors';
 
@@ -17,7 +17,7 @@ export {
 } from './tensor';
 export type { DType, TensorData, NestedArray, TensorOptions, RandomOptions } from './tensor';
 export type { SimdformerError, ErrorCode } from './errors';
-export type { IsaName, NativeInfo };
+export type { IsaName, NativeInfo, NativeStats };
 
 /**
  * What the native layer is running with: package version, the instruction
@@ -40,4 +40,14 @@ export function setNumThreads(n: number): void {
 
 export function getNumThreads(): number {
   return binding.info().numThreads;
+}
+
+/**
+ * Monitoring counters. queued / running / completed / failed count forward()
+ * jobs on the native executor (process-wide, shared with worker threads);
+ * nativeBytes is the native memory held by plan arenas, packed weights and
+ * parameters, which returns to its baseline when work ends.
+ */
+export function stats(): NativeStats {
+  return binding.stats();
 }

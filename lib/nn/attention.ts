@@ -7,7 +7,7 @@
 import { dtypeError, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
 import { filled, xavierUniform } from './init';
 import { Linear } from './basic';
 import { Module } from './module';
@@ -22,7 +22,7 @@ export interface MultiheadAttentionOptions {
   batchFirst?: boolean;
 }
 
-export interface MultiheadAttentionForwardOptions {
+export interface MultiheadAttentionForwardOptions extends ForwardOptions {
   keyPaddingMask?: Tensor | null;
   needWeights?: boolean;
   attnMask?: Tensor | null;
@@ -256,7 +256,7 @@ export class MultiheadAttention extends Module {
 
   async forward(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): Promise<[Tensor, Tensor | null]> {
     const { signature, inputs, build } = this.prepare(query, key, value, options);
-    const [output, weights] = await this.runner.run(signature, inputs, build, false);
+    const [output, weights] = await this.runner.run(signature, inputs, build, false, options.signal);
     return [output, weights ?? null];
   }
 

@@ -5,7 +5,7 @@
 import { dtypeError, invalidType, invalidValue, shapeError } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardRunner, Graph, nativeParameter, packedLinearWeight, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, Value } from './graph';
 import { filled, normal, uniform } from './init';
 import { Module } from './module';
 import type { ActivationName } from '../../binding';
@@ -63,9 +63,9 @@ export class Linear extends Module {
     return this.runner.runSync(signature, inputs, build, false)[0];
   }
 
-  async forward(input: Tensor): Promise<Tensor> {
+  async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
     const [signature, inputs, build] = this.build(this.check(input));
-    return (await this.runner.run(signature, inputs, build, false))[0];
+    return (await this.runner.run(signature, inputs, build, false, options.signal))[0];
   }
 
   clone(): Linear {
@@ -129,9 +129,9 @@ export class LayerNorm extends Module {
     return this.runner.runSync(describeInput(x), [x], (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }], false)[0];
   }
 
-  async forward(input: Tensor): Promise<Tensor> {
+  async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
     const x = this.check(input);
-    return (await this.runner.run(describeInput(x), [x], (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }], false))[0];
+    return (await this.runner.run(describeInput(x), [x], (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }], false, options.signal))[0];
   }
 
   clone(): LayerNorm {
@@ -214,9 +214,9 @@ export class Embedding extends Module {
     return this.runner.runSync(describeInput(indices), [indices], this.build(indices), false)[0];
   }
 
-  async forward(input: Tensor): Promise<Tensor> {
+  async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
     const indices = this.check(input);
-    return (await this.runner.run(describeInput(indices), [indices], this.build(indices), false))[0];
+    return (await this.runner.run(describeInput(indices), [indices], this.build(indices), false, options.signal))[0];
   }
 
   clone(): Embedding {
@@ -284,9 +284,9 @@ export class PositionalEncoding extends Module {
     return this.runner.runSync(signature, inputs, build, false)[0];
   }
 
-  async forward(x: Tensor): Promise<Tensor> {
+  async forward(x: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
     const [signature, inputs, build] = this.prepare(x);
-    return (await this.runner.run(signature, inputs, build, false))[0];
+    return (await this.runner.run(signature, inputs, build, false, options.signal))[0];
   }
 
   clone(): PositionalEncoding {

@@ -9,6 +9,7 @@
  */
 import type { ActivationName, PackedB, Parameter, Plan, PlanStep, PlanValue } from '../../binding';
 import { binding } from '../binding';
+import { invalidType } from '../errors';
 import { Tensor } from '../tensor';
 import { currentWeightsVersion } from './module';
 
@@ -186,6 +187,12 @@ export class EagerGraph extends Graph {
   }
 }
 
+/** Options every async forward takes besides its own. */
+export interface ForwardOptions {
+  /** aborts the call: rejected with an AbortError before it starts, or at the next step while it runs */
+  signal?: AbortSignal;
+}
+
 /** Describes a forward: registers `inputs` on the graph, returns the outputs with their shapes. */
 export type Build = (graph: Graph, inputs: Value[]) => ShapedValue[];
 
@@ -233,12 +240,38 @@ export class ForwardRunner {
     return plan.run(inputs.map((t) => t.data)).map((data, i) => new Tensor(data, shapes[i]));
   }
 
-  async run(signature: string, inputs: readonly Tensor[], build: Build, eager: boolean): Promise<Tensor[]> {
+  /**
+   * Runs off the JavaScript thread. An aborted `signal` rejects with an
+   * AbortError: before the call, with no work done; while queued or running,
+   * at the next step.
+   */
+  async run(signature: string, inputs: readonly Tensor[], build: Build, eager: boolean, signal?: AbortSignal): Promise<Tensor[]> {
+    checkSignal(signal);
+    if (signal?.aborted) throw abortError(signal);
     if (eager) return this.runSync(signature, inputs, build, eager);
     const { plan, shapes } = this.planFor(signature, inputs, build);
-    const outputs = await plan.runAsync(inputs.map((t) => t.data));
-    return outputs.map((data, i) => new Tensor(data, shapes[i]));
+    const pending = plan.runAsync(inputs.map((t) => t.data));
+    const cancel = () => pending.cancel();
+    signal?.addEventListener('abort', cancel, { once: true });
+    try {
+      const outputs = await pending;
+      return outputs.map((data, i) => new Tensor(data, shapes[i]));
+    } catch (error) {
+      if ((error as { name?: string }).name === 'AbortError' && signal) (error as Error).cause = signal.reason;
+      throw error;
+    } finally {
+      signal?.removeEventListener('abort', cancel);
+    }
   }
+}
+
+function checkSignal(signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) throw invalidType('options.signal', 'an AbortSignal', signal);
+}
+
+/** What Node's own APIs reject with on abort: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */
+export function abortError(signal: AbortSignal): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: signal.reason }), { name: 'AbortError', code: 'ABORT_ERR' });
 }
 
 /** A signature fragment for an optional tensor: its dtype and shape, or '-'. */

@@ -4,6 +4,7 @@ export type { LoadStateDictResult, StateDict } from './module';
 export { Linear, LayerNorm, Dropout, Embedding, PositionalEncoding } from './basic';
 export type { LinearOptions, LayerNormOptions, EmbeddingOptions, PositionalEncodingOptions } from './basic';
 export { ModuleList } from './container';
+export type { ForwardOptions } from './graph';
 export { MultiheadAttention } from './attention';
 export type { MultiheadAttentionOptions, MultiheadAttentionForwardOptions } from './attention';
 export {

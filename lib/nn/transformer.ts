@@ -11,7 +11,7 @@ import { Tensor } from '../tensor';
 import { Dropout, LayerNorm, Linear } from './basic';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger } from './checks';
 import { ModuleList } from './container';
-import { describeInput, ForwardRunner, Graph, ShapedValue, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, ShapedValue, Value } from './graph';
 import { additiveMask, MaskValue, MultiheadAttention, SequenceLayout } from './attention';
 import { Module } from './module';
 
@@ -104,7 +104,7 @@ class MaskInputs {
   }
 }
 
-export interface EncoderLayerForwardOptions {
+export interface EncoderLayerForwardOptions extends ForwardOptions {
   srcMask?: Tensor | null;
   srcKeyPaddingMask?: Tensor | null;
   isCausal?: boolean;
@@ -174,7 +174,7 @@ export class TransformerEncoderLayer extends Module {
 
   async forward(src: Tensor, options: EncoderLayerForwardOptions = {}): Promise<Tensor> {
     const { signature, inputs, build } = this.prepare(src, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation))[0];
+    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerEncoderLayer {
@@ -190,7 +190,7 @@ export interface TransformerEncoderOptions {
   maskCheck?: boolean;
 }
 
-export interface EncoderForwardOptions {
+export interface EncoderForwardOptions extends ForwardOptions {
   mask?: Tensor | null;
   srcKeyPaddingMask?: Tensor | null;
   isCausal?: boolean;
@@ -251,7 +251,7 @@ export class TransformerEncoder extends Module {
 
   async forward(src: Tensor, options: EncoderForwardOptions = {}): Promise<Tensor> {
     const { signature, inputs, build } = this.prepare(src, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation))[0];
+    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerEncoder {
@@ -261,7 +261,7 @@ export class TransformerEncoder extends Module {
   }
 }
 
-export interface DecoderForwardOptions {
+export interface DecoderForwardOptions extends ForwardOptions {
   tgtMask?: Tensor | null;
   memoryMask?: Tensor | null;
   tgtKeyPaddingMask?: Tensor | null;
@@ -362,7 +362,7 @@ export class TransformerDecoderLayer extends Module {
 
   async forward(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Promise<Tensor> {
     const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation))[0];
+    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerDecoderLayer {
@@ -423,7 +423,7 @@ export class TransformerDecoder extends Module {
 
   async forward(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Promise<Tensor> {
     const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation))[0];
+    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerDecoder {
@@ -440,7 +440,7 @@ export interface TransformerOptions extends TransformerLayerOptions {
   customDecoder?: TransformerDecoder | null;
 }
 
-export interface TransformerForwardOptions {
+export interface TransformerForwardOptions extends ForwardOptions {
   srcMask?: Tensor | null;
   tgtMask?: Tensor | null;
   memoryMask?: Tensor | null;
@@ -538,7 +538,7 @@ export class Transformer extends Module {
 
   async forward(src: Tensor, tgt: Tensor, options: TransformerForwardOptions = {}): Promise<Tensor> {
     const { signature, inputs, build } = this.prepare(src, tgt, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation))[0];
+    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): Transformer {

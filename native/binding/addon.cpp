@@ -8,6 +8,7 @@
 #include "addon_data.h"
 #include "args.h"
 #include "core/dispatch.h"
+#include "core/executor.h"
 #include "core/gemm.h"
 #include "core/threadpool.h"
 #include "errors.h"
@@ -45,6 +46,21 @@ Napi::Value set_num_threads_method(const Napi::CallbackInfo& info) {
   });
 }
 
+// Monitoring counters: executor jobs (process-wide) and native memory held.
+Napi::Value stats_method(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const ExecutorStats stats = executor().stats();
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("queued", static_cast<double>(stats.queued));
+    result.Set("running", static_cast<double>(stats.running));
+    result.Set("completed", static_cast<double>(stats.completed));
+    result.Set("failed", static_cast<double>(stats.failed));
+    result.Set("nativeBytes", static_cast<double>(native_bytes()));
+    return result;
+  });
+}
+
 Napi::Value gemm_kernel_info_method(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
@@ -69,9 +85,11 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   data->packed_b_class = Napi::Persistent(PackedBHandle::define_class(env));
   data->parameter_class = Napi::Persistent(ParameterHandle::define_class(env));
   data->plan_class = Napi::Persistent(define_plan_class(env));
+  data->link = create_env_link(env);
 
   exports.Set("info", Napi::Function::New(env, info_method, "info"));
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads_method, "setNumThreads"));
+  exports.Set("stats", Napi::Function::New(env, stats_method, "stats"));
   exports.Set("gemmKernelInfo", Napi::Function::New(env, gemm_kernel_info_method, "gemmKernelInfo"));
   exports.Set("packB", Napi::Function::New(env, pack_b_method, "packB"));
   exports.Set("gemm", Napi::Function::New(env, gemm_method, "gemm"));

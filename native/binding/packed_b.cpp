@@ -2,6 +2,7 @@
 
 #include "addon_data.h"
 #include "args.h"
+#include "core/executor.h"
 #include "errors.h"
 
 namespace simdformer {
@@ -65,10 +66,17 @@ Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
     const size_t col_stride = to_size(env, "colStride", info[4], 0);
     const KernelTable& kernels = to_kernels(env, "isa", info[5]);
     check_reach(env, "b", b.length, 0, k, row_stride, n, col_stride);
-    PackedBParts parts{std::make_shared<const LinearWeight>(LinearWeight{
+    auto* weight = new LinearWeight{
         pack_b(kernels.gemm, k, n,
                StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)}),
-        &kernels})};
+        &kernels};
+    // Counted in native_bytes() for as long as any plan or handle holds it.
+    const int64_t bytes = static_cast<int64_t>(weight->packed.bytes());
+    add_native_bytes(bytes);
+    PackedBParts parts{SharedLinearWeight(weight, [bytes](const LinearWeight* w) {
+      add_native_bytes(-bytes);
+      delete w;
+    })};
     return addon_data(env).packed_b_class.New({Napi::External<PackedBParts>::New(env, &parts)});
   });
 }

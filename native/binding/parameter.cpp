@@ -2,6 +2,7 @@
 
 #include "addon_data.h"
 #include "args.h"
+#include "core/executor.h"
 #include "errors.h"
 
 namespace simdformer {
@@ -37,7 +38,13 @@ Napi::Value create_parameter_method(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     const FloatArray data = to_float32(env, "data", info[0]);
-    Parameter copy = std::make_shared<const std::vector<float>>(data.data, data.data + data.length);
+    // Counted in native_bytes() for as long as any plan or handle holds it.
+    const int64_t bytes = static_cast<int64_t>(data.length * sizeof(float));
+    add_native_bytes(bytes);
+    Parameter copy(new std::vector<float>(data.data, data.data + data.length), [bytes](const std::vector<float>* p) {
+      add_native_bytes(-bytes);
+      delete p;
+    });
     return addon_data(env).parameter_class.New({Napi::External<Parameter>::New(env, &copy)});
   });
 }

@@ -12,6 +12,8 @@
 #include "ops.h"
 #include "packed_b.h"
 #include "parameter.h"
+#include "plan_io.h"
+#include "plan_job.h"
 
 namespace simdformer {
 
@@ -150,8 +152,8 @@ class PlanHandle : public Napi::ObjectWrap<PlanHandle> {
   SharedPlan plan_;
 };
 
-// Copies the JS inputs into the arena, on the JS thread, so that the caller
-// may reuse, transfer or detach its buffers as soon as the call returns.
+}  // namespace
+
 void copy_inputs(Napi::Env env, const Napi::Value& value, const Plan& plan, Plan::Arena& arena) {
   const std::vector<size_t>& ids = plan.inputs();
   if (!value.IsArray() || value.As<Napi::Array>().Length() != ids.size()) {
@@ -208,6 +210,12 @@ Napi::Array copy_outputs(Napi::Env env, const Plan& plan, Plan::Arena& arena) {
 }
 
 Napi::Error run_error(Napi::Env env, const RunError& error) {
+  if (error.cancelled) {
+    Napi::Error aborted = Napi::Error::New(env, "The operation was aborted");
+    aborted.Set("name", Napi::String::New(env, "AbortError"));
+    aborted.Set("code", Napi::String::New(env, "ABORT_ERR"));
+    return aborted;
+  }
   return range_error(env, error.message, "ERR_SIMDFORMER_OUT_OF_RANGE");
 }
 
@@ -222,84 +230,10 @@ Napi::Value PlanHandle::run(const Napi::CallbackInfo& info) {
   });
 }
 
-// The async baton (after sharp): inputs are copied and the caller's stack is
-// captured on the JS thread; Execute touches no Node-API; results become JS
-// values in OnOK / OnError, back on the JS thread.
-class PlanWorker : public Napi::AsyncWorker {
- public:
-  PlanWorker(Napi::Env env, SharedPlan plan, std::string caller_stack)
-      : Napi::AsyncWorker(env, "simdformer:plan"),
-        plan_(std::move(plan)),
-        lease_(std::make_unique<Plan::ArenaLease>(*plan_)),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        caller_stack_(std::move(caller_stack)) {}
-
-  Plan::Arena& arena() { return lease_->arena(); }
-  Napi::Promise promise() { return deferred_.Promise(); }
-
-  void Execute() override {
-    try {
-      error_ = plan_->run(active_kernels(), thread_pool(), lease_->arena());
-    } catch (const std::bad_alloc&) {
-      out_of_memory_ = true;
-    } catch (...) {
-      error_.message = "simdformer internal error";
-    }
-  }
-
-  void OnOK() override {
-    Napi::Env env = Env();
-    Napi::Error error;
-    if (out_of_memory_) {
-      error = range_error(env, "simdformer: out of memory", "ERR_SIMDFORMER_OUT_OF_MEMORY");
-    } else if (error_) {
-      error = run_error(env, error_);
-    } else {
-      Napi::Value outputs = guarded(env, [&]() -> Napi::Value { return copy_outputs(env, *plan_, lease_->arena()); });
-      lease_.reset();
-      deferred_.Resolve(outputs);
-      return;
-    }
-    // Point the stack at the caller's line, not at this callback.
-    error.Set("stack", Napi::String::New(env, error.Message() + caller_stack_));
-    lease_.reset();
-    deferred_.Reject(error.Value());
-  }
-
-  void OnError(const Napi::Error& error) override {
-    lease_.reset();
-    deferred_.Reject(error.Value());
-  }
-
- private:
-  SharedPlan plan_;  // declared before lease_: the lease returns its arena to the plan
-  std::unique_ptr<Plan::ArenaLease> lease_;
-  Napi::Promise::Deferred deferred_;
-  std::string caller_stack_;
-  RunError error_;
-  bool out_of_memory_ = false;
-};
-
 Napi::Value PlanHandle::run_async(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return guarded(env, [&]() -> Napi::Value {
-    // "Error\n    at caller..." -> keep the frames.
-    std::string stack = Napi::Error::New(env, "").Get("stack").ToString().Utf8Value();
-    const size_t frames = stack.find('\n');
-    auto* worker = new PlanWorker(env, plan_, frames == std::string::npos ? "" : stack.substr(frames));
-    try {
-      copy_inputs(env, info[0], *plan_, worker->arena());
-    } catch (...) {
-      delete worker;
-      throw;
-    }
-    Napi::Promise promise = worker->promise();
-    worker->Queue();
-    return promise;
-  });
+  return guarded(env, [&]() -> Napi::Value { return queue_plan_job(env, plan_, info[0], addon_data(env).link); });
 }
-
-}  // namespace
 
 Napi::Function define_plan_class(Napi::Env env) { return PlanHandle::define_class(env); }
 

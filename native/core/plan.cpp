@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 
+#include "executor.h"
 #include "rowops.h"
 
 namespace simdformer {
@@ -255,20 +256,35 @@ Plan::ArenaLease::ArenaLease(const Plan& plan) : plan_(plan) {
     arena_ = std::make_unique<Arena>();
     arena_->floats.resize(plan.arena_floats_);
     arena_->indices.resize(plan.index_count_);
+    add_native_bytes(static_cast<int64_t>(plan.arena_bytes()));
   }
 }
 
 Plan::ArenaLease::~ArenaLease() {
   std::lock_guard<std::mutex> lock(plan_.cache_mutex_);
-  if (!plan_.cached_) plan_.cached_ = std::move(arena_);
+  if (!plan_.cached_) {
+    plan_.cached_ = std::move(arena_);
+  } else {
+    add_native_bytes(-static_cast<int64_t>(plan_.arena_bytes()));
+  }
+}
+
+Plan::~Plan() {
+  if (cached_) add_native_bytes(-static_cast<int64_t>(arena_bytes()));
 }
 
 float* Plan::float_data(Arena& arena, size_t value) const { return arena.floats.data() + offsets_[value]; }
 int64_t* Plan::index_data(Arena& arena, size_t value) const { return arena.indices.data() + offsets_[value]; }
 
-RunError Plan::run(const KernelTable& kernels, ThreadPool& pool, Arena& arena) const {
+RunError Plan::run(const KernelTable& kernels, ThreadPool& pool, Arena& arena,
+                   const std::atomic<bool>* cancelled) const {
   auto data = [&](size_t id) { return id == kNone ? nullptr : float_data(arena, id); };
   for (const Step& step : steps_) {
+    if (cancelled != nullptr && cancelled->load(std::memory_order_relaxed)) {
+      RunError stopped;
+      stopped.cancelled = true;
+      return stopped;
+    }
     const size_t x = step.inputs.empty() ? kNone : step.inputs[0];
     float* out = data(step.output);
     switch (step.kind) {

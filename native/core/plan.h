@@ -10,6 +10,7 @@
 // plan keeps them alive even if the module that made it is collected.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -68,10 +69,12 @@ struct Step {
   bool attn_mask_given = false, key_padding_given = false;
 };
 
-// What went wrong in a run (an embedding index out of range); empty if none.
+// What stopped a run: an embedding index out of range, or cancellation
+// (checked between steps); empty if none.
 struct RunError {
   std::string message;
-  explicit operator bool() const { return !message.empty(); }
+  bool cancelled = false;
+  explicit operator bool() const { return cancelled || !message.empty(); }
 };
 
 class Plan {
@@ -97,7 +100,8 @@ class Plan {
 
   // A workspace for one run: the plan's cached arena while no other run holds
   // it, else a fresh one, so concurrent runs of one plan never share memory.
-  // Construction may throw std::bad_alloc.
+  // Arena memory is counted in native_bytes() (executor.h). Construction may
+  // throw std::bad_alloc.
   class ArenaLease {
    public:
     explicit ArenaLease(const Plan& plan);
@@ -115,8 +119,12 @@ class Plan {
   float* float_data(Arena& arena, size_t value) const;
   int64_t* index_data(Arena& arena, size_t value) const;
 
-  // Executes every step. May throw std::bad_alloc.
-  RunError run(const KernelTable& kernels, ThreadPool& pool, Arena& arena) const;
+  // Executes every step; stops before the next step once *cancelled is set.
+  // May throw std::bad_alloc.
+  RunError run(const KernelTable& kernels, ThreadPool& pool, Arena& arena,
+               const std::atomic<bool>* cancelled = nullptr) const;
+
+  ~Plan();
 
  private:
   std::vector<ValueSpec> values_;

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 namespace simdformer {
@@ -37,8 +38,9 @@ class ThreadPool {
 
   template <class F>
   void parallel_for(size_t num_tasks, F&& f) {
+    using Fn = std::remove_reference_t<F>;
     parallel_for(
-        num_tasks, [](void* ctx, size_t task, size_t thread) { (*static_cast<F*>(ctx))(task, thread); },
+        num_tasks, [](void* ctx, size_t task, size_t thread) { (*static_cast<Fn*>(ctx))(task, thread); },
         const_cast<void*>(static_cast<const void*>(&f)));
   }
 

@@ -1,0 +1,47 @@
+#include "env_link.h"
+
+#include <napi.h>
+
+#include "plan_job.h"
+
+namespace simdformer {
+
+namespace {
+
+// Runs on the JavaScript thread for every finished job; with env == nullptr
+// when the thread-safe function is being torn down with items still queued.
+void settle_job(napi_env env, napi_value, void*, void* data) {
+  auto* holder = static_cast<std::shared_ptr<PlanJob>*>(data);
+  if (env != nullptr) (*holder)->settle(Napi::Env(env));
+  delete holder;
+}
+
+// Registered after the thread-safe function, so it runs before Node closes
+// it: from here on no job calls into it, and running jobs stop at the next step.
+void on_env_teardown(void* data) {
+  auto* link = static_cast<std::shared_ptr<EnvLink>*>(data);
+  {
+    std::lock_guard<std::mutex> lock((*link)->mutex);
+    (*link)->alive = false;
+    for (PlanJob* job : (*link)->jobs) job->cancelled.store(true);
+  }
+  delete link;
+}
+
+}  // namespace
+
+std::shared_ptr<EnvLink> create_env_link(napi_env env) {
+  auto link = std::make_shared<EnvLink>();
+  napi_value name;
+  NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, "simdformer:forward", NAPI_AUTO_LENGTH, &name), nullptr);
+  NAPI_THROW_IF_FAILED(env,
+                       napi_create_threadsafe_function(env, nullptr, nullptr, name, 0, 1, nullptr, nullptr, nullptr,
+                                                       settle_job, &link->tsfn),
+                       nullptr);
+  // Idle, the link must not keep the process alive; a queued job refs it.
+  NAPI_THROW_IF_FAILED(env, napi_unref_threadsafe_function(env, link->tsfn), nullptr);
+  NAPI_THROW_IF_FAILED(env, napi_add_env_cleanup_hook(env, on_env_teardown, new std::shared_ptr<EnvLink>(link)), nullptr);
+  return link;
+}
+
+}  // namespace simdformer
