@@ -96,6 +96,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, softmax_method, "softmax"));
   exports.Set("layerNorm", Napi::Function::New(env, layer_norm_method, "layerNorm"));
   exports.Set("activation", Napi::Function::New(env, activation_method, "activation"));
+  exports.Set("attention", Napi::Function::New(env, attention_method, "attention"));
   exports.Set("createParameter", Napi::Function::New(env, create_parameter_method, "createParameter"));
   exports.Set("createPlan", Napi::Function::New(env, create_plan_method, "createPlan"));
   exports.Set("fmaPeak", Napi::Function::New(env, fma_peak_method, "fmaPeak"));

@@ -11,6 +11,7 @@ Napi::Value layer_norm_method(const Napi::CallbackInfo& info);      // rowops.cp
 Napi::Value activation_method(const Napi::CallbackInfo& info);      // rowops.cpp
 Napi::Value fma_peak_method(const Napi::CallbackInfo& info);        // peak.cpp
 Napi::Value fma_peak_parallel_method(const Napi::CallbackInfo& info);  // peak.cpp
+Napi::Value attention_method(const Napi::CallbackInfo& info);       // attention.cpp
 Napi::Value create_plan_method(const Napi::CallbackInfo& info);     // plan.cpp
 Napi::Function define_plan_class(Napi::Env env);                    // plan.cpp
 

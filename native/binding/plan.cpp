@@ -95,6 +95,7 @@ Step to_step(Napi::Env env, const std::string& where, const Napi::Object& object
     a.out_seq_stride = dim(env, where, object, "outSeqStride");
     a.scale = static_cast<float>(to_number(env, where + ".scale", object.Get("scale")));
     a.attn_mask_per_head = object.Get("attnMaskPerHead").ToBoolean().Value();
+    a.causal = object.Get("causal").ToBoolean().Value();
     const Napi::Value weights = object.Get("weights");
     if (!weights.IsUndefined() && !weights.IsNull()) step.output2 = to_size(env, where + ".weights", weights, 0);
     if (step.inputs.size() != 5) throw range_error(env, "Expected 5 inputs [q, k, v, attnMask, keyPaddingMask] for " + where);

@@ -39,8 +39,19 @@ void PlanJob::finish(bool executed) {
 }
 
 void PlanJob::settle(Napi::Env env) {
-  Napi::HandleScope scope(env);
   if (--link_->unsettled == 0) napi_unref_threadsafe_function(env, link_->tsfn);
+  // Runs from a thread-safe-function callback, where no C++ exception may
+  // escape; Node-API calls fail (and node-addon-api throws) while a worker's
+  // environment is being torn down: then the result is dropped.
+  try {
+    settle_promise(env);
+  } catch (...) {
+  }
+  lease_.reset();
+}
+
+void PlanJob::settle_promise(Napi::Env env) {
+  Napi::HandleScope scope(env);
   Napi::Error error;
   if (out_of_memory_) {
     error = range_error(env, "simdformer: out of memory", "ERR_SIMDFORMER_OUT_OF_MEMORY");

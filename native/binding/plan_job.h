@@ -27,6 +27,8 @@ class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob>
   void settle(Napi::Env env);         // JavaScript thread, through the link's tsfn
 
  private:
+  void settle_promise(Napi::Env env);
+
   std::shared_ptr<const Plan> plan_;  // before lease_: the lease returns its arena to the plan
   std::unique_ptr<Plan::ArenaLease> lease_;
   std::shared_ptr<EnvLink> link_;

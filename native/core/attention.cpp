@@ -1,10 +1,12 @@
 #include "attention.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <new>
 #include <vector>
 
+#include "flash_attention.h"
 #include "gemm.h"
 
 namespace simdformer {
@@ -53,7 +55,10 @@ void attend_one_head(const KernelTable& kernels, const AttentionProblem& p, size
         mask = mask_scratch.data();
       }
     }
-    kernels.softmax_row(S, scores + l * S, p.scale, mask, scores + l * S);
+    // Causal: keys [0, l] only; the keys after them get probability 0.
+    const size_t keys = p.causal ? std::min(S, l + 1) : S;
+    kernels.softmax_row(keys, scores + l * S, p.scale, mask, scores + l * S);
+    std::fill(scores + l * S + keys, scores + (l + 1) * S, 0.0f);
   }
 
   // O[n,h] = P · V[n,h]: A(l, s) = P, B(s, d) = V(s, d).
@@ -69,10 +74,13 @@ void attend_one_head(const KernelTable& kernels, const AttentionProblem& p, size
   gemm(kernels, pv, inline_pool);
 }
 
+size_t ceil_to(size_t x, size_t multiple) { return (x + multiple - 1) / multiple * multiple; }
+
 }  // namespace
 
 void attention(const KernelTable& kernels, const AttentionProblem& problem, ThreadPool& pool) {
   if (problem.batch == 0 || problem.heads == 0 || problem.tgt_len == 0) return;
+  if (problem.weights == nullptr && !problem.math_path) return flash_attention(kernels, problem, pool);
   // One task per (n, h); the GEMMs inside a task run on that task's thread.
   // Tasks must not throw, so an allocation failure is carried out and rethrown.
   std::atomic<bool> out_of_memory{false};
@@ -84,6 +92,20 @@ void attention(const KernelTable& kernels, const AttentionProblem& problem, Thre
     }
   });
   if (out_of_memory.load()) throw std::bad_alloc();
+}
+
+size_t attention_scratch_bytes(const KernelTable& kernels, const AttentionProblem& problem) {
+  if (problem.weights == nullptr && !problem.math_path) return flash_attention_scratch_bytes(kernels, problem);
+  const size_t L = problem.tgt_len, S = problem.src_len;
+  const GemmConfig& config = kernels.gemm;
+  size_t floats = problem.weights == nullptr ? L * S : 0;
+  if (problem.attn_mask != nullptr && problem.key_padding_mask != nullptr) floats += S;
+  // The GEMM driver's B, packed per call (K for the scores, then V), and its
+  // per-thread A block (Q, then P).
+  floats += std::max(problem.head_dim * ceil_to(S, config.nr), S * ceil_to(problem.v_head_dim, config.nr));
+  const size_t a_rows = std::min(std::max(config.mr, config.mc / config.mr * config.mr), ceil_to(L, config.mr));
+  floats += a_rows * std::min(config.kc, std::max(problem.head_dim, S));
+  return floats * sizeof(float);
 }
 
 void average_heads(size_t batch, size_t heads, size_t size, const float* in, float* out, ThreadPool& pool) {

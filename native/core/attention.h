@@ -10,7 +10,13 @@
 // [L, N, E] layouts need no transpose:
 //   Q[n,h](l, d) = q.data[n * q.batch_stride + l * q.seq_stride + h * head_dim + d]
 // and likewise K (head_dim), V and O (v_head_dim). Masks are additive floats
-// (the plan turns bool masks into 0 / -inf first).
+// (the plan turns bool masks into 0 / -inf first). With `causal`, key j is
+// also masked for query i when j > i (PyTorch's SDPA is_causal: top-left
+// aligned, also for L != S), on top of any masks given.
+//
+// Two paths with the same result within float rounding: without weights the
+// fused one (flash_attention.h: key tiles, online softmax, no [L, S] matrix);
+// with weights, or math_path, the one above, which materialises the scores.
 #pragma once
 
 #include <cstddef>
@@ -36,10 +42,17 @@ struct AttentionProblem {
   bool attn_mask_per_head = false;
   const float* key_padding_mask = nullptr;  // [batch, S]
   float* weights = nullptr;            // [batch, heads, L, S] probabilities, or nullptr
+  bool causal = false;                 // also mask keys j > i
+  bool math_path = false;              // materialise the scores even without weights (tests, benchmark baseline)
 };
 
 // May throw std::bad_alloc (scratch).
 void attention(const KernelTable& kernels, const AttentionProblem& problem, ThreadPool& pool);
+
+// Bytes of scratch each thread running `problem` holds (fused: its tiles;
+// math path: the [L, S] scores, a combined mask row and the GEMM driver's
+// packing buffers), so peak memory is this times the threads plus the operands.
+size_t attention_scratch_bytes(const KernelTable& kernels, const AttentionProblem& problem);
 
 // out[n, i] = mean over h of in[n, h, i], for n < batch, i < size.
 void average_heads(size_t batch, size_t heads, size_t size, const float* in, float* out, ThreadPool& pool);

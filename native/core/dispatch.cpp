@@ -30,6 +30,7 @@ const KernelTable kRefKernels = {
     &f32_relu_ref,
     &f32_gelu_ref,
     &f32_fma_peak_ref,
+    &f32_online_softmax_step_ref,
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -46,6 +47,7 @@ const KernelTable kAvx2Kernels = {
     &f32_relu_avx2,
     &f32_gelu_avx2,
     &f32_fma_peak_avx2,
+    &f32_online_softmax_step_avx2,
 };
 
 const KernelTable kAvx512Kernels = {
@@ -63,6 +65,7 @@ const KernelTable kAvx512Kernels = {
     &f32_relu_avx512,
     &f32_gelu_avx512,
     &f32_fma_peak_avx512,
+    &f32_online_softmax_step_avx512,
 };
 
 // XCR0 bits the OS sets when it saves that register state on context switch.
@@ -113,6 +116,7 @@ const KernelTable kNeonKernels = {
     &f32_relu_neon,
     &f32_gelu_neon,
     &f32_fma_peak_neon,
+    &f32_online_softmax_step_neon,
 };
 #endif
 

@@ -45,6 +45,7 @@ struct KernelTable {
   UnaryFn relu;
   UnaryFn gelu;
   FmaPeakFn fma_peak;
+  OnlineSoftmaxStepFn online_softmax_step;  // fused attention (flash_attention.cpp)
 };
 
 // Names of the instruction sets this CPU and OS can run, best last.

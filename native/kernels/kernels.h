@@ -54,13 +54,35 @@ using UnaryFn = void (*)(size_t n, const float* x, float* y);
 // done (2 per lane per FMA). The caller times it.
 using FmaPeakFn = double (*)(size_t iterations);
 
+// Online softmax step, shared by every path of the fused attention driver
+// (native/core/flash_attention.cpp): FlashAttention's running max and sum
+// (Dao et al. 2022, "FlashAttention: Fast and Memory-Efficient Exact
+// Attention with IO-Awareness", Algorithm 1, lines 10-12; the online
+// normaliser of Milakov & Gimelshein 2018). One query row meets one tile of
+// n >= 1 keys, x[0:n] its raw scores q · k_j:
+//   s[j]  = scale * x[j] + (mask[j] + padding[j])   one rounding, as SoftmaxRowFn;
+//                                                   an absent (nullptr) mask adds 0
+//   m     = max(*running_max, max_j s[j])
+//   x[j]  = exp(s[j] - m)                           p, unnormalised, in place
+//   alpha = exp(*running_max - m)                   returned: the caller scales the
+//                                                   row's output accumulator by it
+//   *running_sum = *running_sum * alpha + sum_j x[j];  *running_max = m
+// A row starts at running_max = -inf, running_sum = 0 and ends as
+// accumulator / running_sum (zeros when the sum is 0). While every score
+// seen is -inf, m stays -inf: then x = 0, the sum stays 0 and alpha = 1
+// (never exp(-inf - -inf) = NaN); the first finite score gives alpha = 0.
+using OnlineSoftmaxStepFn = float (*)(size_t n, float* x, float scale, const float* mask, const float* padding,
+                                      float* running_max, float* running_sum);
+
 #define SIMDFORMER_DECLARE_ISA_KERNELS(isa)                                                                  \
   void f32_softmax_row_##isa(size_t n, const float* x, float scale, const float* mask, float* y);           \
   void f32_layernorm_row_##isa(size_t n, const float* x, float eps, const float* weight, const float* bias, \
                                float* y);                                                                   \
   void f32_relu_##isa(size_t n, const float* x, float* y);                                                  \
   void f32_gelu_##isa(size_t n, const float* x, float* y);                                                  \
-  double f32_fma_peak_##isa(size_t iterations);
+  double f32_fma_peak_##isa(size_t iterations);                                                            \
+  float f32_online_softmax_step_##isa(size_t n, float* x, float scale, const float* mask, const float* padding, \
+                                      float* running_max, float* running_sum);
 
 // Scalar reference, always built. Tile 4x8 (any tile is correct; this one is small).
 SIMDFORMER_DECLARE_ISA_KERNELS(ref)
