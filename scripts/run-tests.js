@@ -22,7 +22,7 @@ if (args.length === 0) {
   const { isa, availableIsas } = require('node-gyp-build')(root).info();
   for (const other of availableIsas.filter((name) => name !== isa)) {
     console.log(`\n=== parity suites with SIMDFORMER_ISA=${other} ===`);
-    ok = runJest(['--testPathPatterns', 'parity'], { ...process.env, SIMDFORMER_ISA: other }) && ok;
+    ok = runJest(['--testPathPattern', 'parity'], { ...process.env, SIMDFORMER_ISA: other }) && ok;
   }
 }
 process.exit(ok ? 0 : 1);

@@ -155,7 +155,7 @@ class PlanHandle : public Napi::ObjectWrap<PlanHandle> {
 
 }  // namespace
 
-void copy_inputs(Napi::Env env, const Napi::Value& value, const Plan& plan, Plan::Arena& arena) {
+void copy_inputs(Napi::Env env, const Napi::Value& value, const Plan& plan, const InputDestination& destination) {
   const std::vector<size_t>& ids = plan.inputs();
   if (!value.IsArray() || value.As<Napi::Array>().Length() != ids.size()) {
     throw invalid_type(env, "inputs", "an array of " + std::to_string(ids.size()) + " typed arrays", value);
@@ -172,18 +172,18 @@ void copy_inputs(Napi::Env env, const Napi::Value& value, const Plan& plan, Plan
     switch (spec.type) {
       case ValueType::kFloat32: {
         if (type != napi_float32_array || length != spec.count) throw invalid_type(env, name, "a Float32Array of length " + count, input);
-        std::memcpy(plan.float_data(arena, ids[i]), input.As<Napi::Float32Array>().Data(), spec.count * sizeof(float));
+        std::memcpy(destination(i), input.As<Napi::Float32Array>().Data(), spec.count * sizeof(float));
         break;
       }
       case ValueType::kBool: {
         if (type != napi_uint8_array || length != spec.count) throw invalid_type(env, name, "a Uint8Array of length " + count, input);
         const uint8_t* source = input.As<Napi::Uint8Array>().Data();
-        float* target = plan.float_data(arena, ids[i]);
+        float* target = static_cast<float*>(destination(i));
         for (size_t j = 0; j < spec.count; ++j) target[j] = source[j] != 0 ? 1.0f : 0.0f;
         break;
       }
       case ValueType::kInt64: {
-        int64_t* target = plan.index_data(arena, ids[i]);
+        int64_t* target = static_cast<int64_t*>(destination(i));
         if (type == napi_bigint64_array && length == spec.count) {
           std::memcpy(target, input.As<Napi::BigInt64Array>().Data(), spec.count * sizeof(int64_t));
         } else if (type == napi_int32_array && length == spec.count) {
@@ -196,6 +196,14 @@ void copy_inputs(Napi::Env env, const Napi::Value& value, const Plan& plan, Plan
       }
     }
   }
+}
+
+InputDestination arena_destination(const Plan& plan, Plan::Arena& arena) {
+  return [&plan, &arena](size_t input) -> void* {
+    const size_t id = plan.inputs()[input];
+    if (plan.values()[id].type == ValueType::kInt64) return plan.index_data(arena, id);
+    return plan.float_data(arena, id);
+  };
 }
 
 Napi::Array copy_outputs(Napi::Env env, const Plan& plan, Plan::Arena& arena) {
@@ -224,7 +232,7 @@ Napi::Value PlanHandle::run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
     Plan::ArenaLease lease(*plan_);
-    copy_inputs(env, info[0], *plan_, lease.arena());
+    copy_inputs(env, info[0], *plan_, arena_destination(*plan_, lease.arena()));
     const RunError error = plan_->run(active_kernels(), thread_pool(), lease.arena());
     if (error) throw run_error(env, error);
     return copy_outputs(env, *plan_, lease.arena());

@@ -1,5 +1,7 @@
 #include "plan_job.h"
 
+#include <algorithm>
+
 #include "core/threadpool.h"
 #include "errors.h"
 #include "plan_io.h"
@@ -8,18 +10,53 @@ namespace simdformer {
 
 PlanJob::PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred,
                  std::string caller_stack)
-    : plan_(std::move(plan)),
-      lease_(std::make_unique<Plan::ArenaLease>(*plan_)),
-      link_(std::move(link)),
-      deferred_(deferred),
-      caller_stack_(std::move(caller_stack)) {}
+    : plan_(std::move(plan)), link_(std::move(link)), deferred_(deferred), caller_stack_(std::move(caller_stack)) {
+  const std::vector<size_t>& ids = plan_->inputs();
+  float_inputs_.resize(ids.size());
+  index_inputs_.resize(ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const ValueSpec& spec = plan_->values()[ids[i]];
+    if (spec.type == ValueType::kInt64) {
+      index_inputs_[i].resize(spec.count);
+      track(static_cast<int64_t>(spec.count * sizeof(int64_t)));
+    } else {
+      float_inputs_[i].resize(spec.count);
+      track(static_cast<int64_t>(spec.count * sizeof(float)));
+    }
+  }
+}
 
-PlanJob::~PlanJob() = default;
+PlanJob::~PlanJob() { add_native_bytes(-tracked_bytes_); }
+
+void PlanJob::track(int64_t bytes) {
+  tracked_bytes_ += bytes;
+  add_native_bytes(bytes);
+}
+
+void* PlanJob::input_buffer(size_t input) {
+  if (!index_inputs_[input].empty()) return index_inputs_[input].data();
+  return float_inputs_[input].data();
+}
 
 bool PlanJob::execute() {
-  executed_ = true;
   try {
-    error_ = plan_->run(active_kernels(), thread_pool(), lease_->arena(), &cancelled);
+    Plan::ArenaLease lease(*plan_);
+    const std::vector<size_t>& ids = plan_->inputs();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (plan_->values()[ids[i]].type == ValueType::kInt64) {
+        std::copy(index_inputs_[i].begin(), index_inputs_[i].end(), plan_->index_data(lease.arena(), ids[i]));
+      } else {
+        std::copy(float_inputs_[i].begin(), float_inputs_[i].end(), plan_->float_data(lease.arena(), ids[i]));
+      }
+    }
+    error_ = plan_->run(active_kernels(), thread_pool(), lease.arena(), &cancelled);
+    if (!error_) {
+      for (size_t id : plan_->outputs()) {
+        const float* data = plan_->float_data(lease.arena(), id);
+        outputs_.emplace_back(data, data + plan_->values()[id].count);
+        track(static_cast<int64_t>(outputs_.back().size() * sizeof(float)));
+      }
+    }
   } catch (const std::bad_alloc&) {
     out_of_memory_ = true;
   } catch (...) {
@@ -47,7 +84,6 @@ void PlanJob::settle(Napi::Env env) {
     settle_promise(env);
   } catch (...) {
   }
-  lease_.reset();
 }
 
 void PlanJob::settle_promise(Napi::Env env) {
@@ -60,21 +96,15 @@ void PlanJob::settle_promise(Napi::Env env) {
   } else if (error_) {
     error = run_error(env, error_);
   } else {
-    napi_value outputs = nullptr;
-    try {
-      outputs = copy_outputs(env, *plan_, lease_->arena());
-    } catch (const Napi::Error& e) {
-      error = e;
-    } catch (const std::bad_alloc&) {
-      error = range_error(env, "simdformer: out of memory", "ERR_SIMDFORMER_OUT_OF_MEMORY");
+    Napi::Array outputs = Napi::Array::New(env, outputs_.size());
+    for (uint32_t i = 0; i < outputs_.size(); ++i) {
+      Napi::Float32Array output = Napi::Float32Array::New(env, outputs_[i].size());
+      std::copy(outputs_[i].begin(), outputs_[i].end(), output.Data());
+      outputs.Set(i, output);
     }
-    lease_.reset();
-    if (outputs != nullptr) {
-      napi_resolve_deferred(env, deferred_, outputs);
-      return;
-    }
+    napi_resolve_deferred(env, deferred_, outputs);
+    return;
   }
-  lease_.reset();
   // Point the stack at the caller's line, not at this callback.
   error.Set("stack", Napi::String::New(env, error.Get("name").ToString().Utf8Value() + ": " + error.Message() + caller_stack_));
   napi_reject_deferred(env, deferred_, error.Value());
@@ -91,7 +121,7 @@ Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& pla
   std::shared_ptr<PlanJob> job;
   try {
     job = std::make_shared<PlanJob>(plan, link, deferred, frames == std::string::npos ? "" : stack.substr(frames));
-    copy_inputs(env, inputs, *plan, job->arena());
+    copy_inputs(env, inputs, *plan, [&job](size_t input) { return job->input_buffer(input); });
   } catch (...) {
     // Nothing was queued: settle the promise we made, then report synchronously.
     napi_resolve_deferred(env, deferred, env.Undefined());

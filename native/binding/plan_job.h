@@ -1,13 +1,16 @@
 // A Plan#runAsync call as an executor job (core/executor.h): inputs copied
-// into the arena on the JavaScript thread, the plan run on the dispatcher
-// thread, the Promise settled back on the JavaScript thread (the async
-// "baton" of sharp, without borrowing a libuv thread).
+// on the JavaScript thread into the job's own staging buffers, the plan run
+// on the dispatcher thread in an arena leased only for the run (jobs run one
+// at a time, so queued calls do not each hold an arena), outputs copied out
+// of the arena, and the Promise settled back on the JavaScript thread (the
+// async "baton" of sharp, without borrowing a libuv thread).
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/executor.h"
 #include "core/plan.h"
@@ -20,22 +23,26 @@ class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob>
   PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred, std::string caller_stack);
   ~PlanJob() override;
 
-  Plan::Arena& arena() { return lease_->arena(); }
+  // Staging buffer of input i (float or int64 storage, by the value's type).
+  void* input_buffer(size_t input);
 
-  bool execute() override;            // dispatcher thread
+  bool execute() override;              // dispatcher thread
   void finish(bool executed) override;  // dispatcher thread
-  void settle(Napi::Env env);         // JavaScript thread, through the link's tsfn
+  void settle(Napi::Env env);           // JavaScript thread, through the link's tsfn
 
  private:
   void settle_promise(Napi::Env env);
+  void track(int64_t bytes);
 
-  std::shared_ptr<const Plan> plan_;  // before lease_: the lease returns its arena to the plan
-  std::unique_ptr<Plan::ArenaLease> lease_;
+  std::shared_ptr<const Plan> plan_;
   std::shared_ptr<EnvLink> link_;
   napi_deferred deferred_;
   std::string caller_stack_;
+  std::vector<std::vector<float>> float_inputs_;    // per input; empty for int64 inputs
+  std::vector<std::vector<int64_t>> index_inputs_;  // per input; empty for float inputs
+  std::vector<std::vector<float>> outputs_;
+  int64_t tracked_bytes_ = 0;                       // counted in native_bytes()
   RunError error_;
-  bool executed_ = false;
   bool out_of_memory_ = false;
   bool internal_error_ = false;
 };
