@@ -151,7 +151,8 @@ test('2,000 forwards after warm-up: RSS and nativeBytes stay flat', async () => 
     if (i % 2 === 0) await model.forward(x); else model.forwardSync(x);
   }
   global.gc?.();
-  expect(stats().nativeBytes - native).toBe(0);
+  // No growth (objects of earlier tests may be collected meanwhile, so it may shrink).
+  expect(stats().nativeBytes - native).toBeLessThanOrEqual(0);
   expect(process.memoryUsage().rss - rss).toBeLessThan(5 * 1024 * 1024);
 });
 
