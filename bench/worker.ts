@@ -61,7 +61,7 @@ function importEngine(engine: string): () => Loader {
       const module = buildSimdformerModule(sf, model);
       const construct = lap();
       markRss('construct');
-      module.loadStateDict(weights);
+      module.loadStateDict(weights, { assign: true });
       const phases = { loadSafetensors: read, construct, loadStateDict: lap() };
       markRss('loadStateDict');
       exitDetail = () => ({ nativeBytes: sf.stats().nativeBytes });

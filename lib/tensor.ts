@@ -305,6 +305,11 @@ function rotl(x: number, k: number): number {
 
 const defaultGenerator = new Generator(0);
 
+/** A seed drawn from the default generator (for lazily initialised parameters). */
+export function drawSeed(): number {
+  return defaultGenerator.nextUint32();
+}
+
 /** Reseeds the generator randn / rand use when no generator is given (torch.manual_seed). */
 export function manualSeed(seed: number): void {
   defaultGenerator.manualSeed(seed);

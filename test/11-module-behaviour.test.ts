@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { functional as F, loadSafetensorsSync, nn, randn, saveSafetensorsSync, Tensor, tensor } from '../lib';
+import { functional as F, loadSafetensorsSync, manualSeed, nn, randn, saveSafetensorsSync, Tensor, tensor } from '../lib';
 
 const fixture = path.join(__dirname, 'fixtures', 'modules', 'transformer_batch_first_all_masks.safetensors');
 
@@ -94,4 +94,31 @@ test('an embedding index out of range rejects the forward with PyTorch\'s messag
   const embedding = new nn.Embedding(5, 3);
   expect(() => embedding.forwardSync(tensor([1, 5], { dtype: 'int64' }))).toThrow(/^index out of range in self/);
   await expect(embedding.forward(tensor([-1], { dtype: 'int32' }))).rejects.toThrow(/^index out of range in self/);
+});
+
+test('parameters are made lazily, with values fixed at construction whatever the read order', () => {
+  manualSeed(5);
+  const a1 = new nn.Linear(4, 3), b1 = new nn.Linear(4, 3);
+  const b1Weight = b1.weight.data.slice();  // read b before a
+  const a1Weight = a1.weight.data.slice();
+  manualSeed(5);
+  const a2 = new nn.Linear(4, 3), b2 = new nn.Linear(4, 3);
+  expect(a2.weight.data).toEqual(a1Weight);
+  expect(b2.weight.data).toEqual(b1Weight);
+  expect(a1Weight).not.toEqual(b1Weight);
+  // A stack's layers are deep copies with equal values, made or not.
+  const encoder = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(8, 2, { dimFeedforward: 16 }), 2);
+  const state = encoder.stateDict();
+  expect(state.get('layers.0.self_attn.in_proj_weight')!.data).toEqual(state.get('layers.1.self_attn.in_proj_weight')!.data);
+});
+
+test('loadStateDict with assign takes the given tensors, without it copies them', () => {
+  const linear = new nn.Linear(4, 3);
+  const weights = new nn.Linear(4, 3).stateDict();
+  linear.loadStateDict(weights);
+  expect(linear.weight).not.toBe(weights.get('weight'));
+  expect(linear.weight.data).toEqual(weights.get('weight')!.data);
+  linear.loadStateDict(weights, { assign: true });
+  expect(linear.weight).toBe(weights.get('weight'));
+  expect(linear.bias).toBe(weights.get('bias'));
 });

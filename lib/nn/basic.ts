@@ -6,8 +6,8 @@ import { dtypeError, invalidType, invalidValue, shapeError } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger, checkTensor, shapeString } from './checks';
 import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, Value } from './graph';
-import { filled, normal, uniform } from './init';
-import { Module } from './module';
+import { filled, lazy, normal, uniform } from './init';
+import { LazyTensor, Module } from './module';
 import type { ActivationName } from '../../binding';
 
 export interface LinearOptions {
@@ -25,8 +25,8 @@ export class Linear extends Module {
     this.inFeatures = checkPositiveInteger('inFeatures', inFeatures);
     this.outFeatures = checkPositiveInteger('outFeatures', outFeatures);
     const bound = 1 / Math.sqrt(inFeatures);
-    this.registerParameter('weight', uniform([outFeatures, inFeatures], bound));
-    this.registerParameter('bias', checkBoolean('options.bias', options.bias, true) ? uniform([outFeatures], bound) : null);
+    this.registerParameter('weight', lazy([outFeatures, inFeatures], (g) => uniform([outFeatures, inFeatures], bound, g)));
+    this.registerParameter('bias', checkBoolean('options.bias', options.bias, true) ? lazy([outFeatures], (g) => uniform([outFeatures], bound, g)) : null);
   }
 
   get weight(): Tensor {
@@ -187,9 +187,11 @@ export class Embedding extends Module {
       if (paddingIdx < 0) paddingIdx += numEmbeddings;
     }
     this.paddingIdx = paddingIdx;
-    const weight = normal([numEmbeddings, embeddingDim]);
-    if (paddingIdx !== null) weight.data.fill(0, paddingIdx * embeddingDim, (paddingIdx + 1) * embeddingDim);
-    this.registerParameter('weight', weight);
+    this.registerParameter('weight', lazy([numEmbeddings, embeddingDim], (g) => {
+      const weight = normal([numEmbeddings, embeddingDim], g);
+      if (paddingIdx !== null) weight.data.fill(0, paddingIdx * embeddingDim, (paddingIdx + 1) * embeddingDim);
+      return weight;
+    }));
   }
 
   get weight(): Tensor {
@@ -246,19 +248,22 @@ export class PositionalEncoding extends Module {
     this.dModel = checkPositiveInteger('dModel', dModel);
     this.maxLen = checkPositiveInteger('options.maxLen', options.maxLen ?? 5000);
     this.dropout = this.registerModule('dropout', new Dropout(checkDropout('options.dropout', options.dropout)));
-    // Computed with float32 rounding at each step, as PyTorch does it in float32.
-    const f = Math.fround;
-    const pe = new Float32Array(this.maxLen * dModel);
-    const scale = f(-Math.log(10000) / dModel);
-    for (let i = 0; 2 * i < dModel; i++) {
-      const frequency = f(Math.exp(f(2 * i * scale)));
-      for (let position = 0; position < this.maxLen; position++) {
-        const angle = f(position * frequency);
-        pe[position * dModel + 2 * i] = Math.sin(angle);
-        if (2 * i + 1 < dModel) pe[position * dModel + 2 * i + 1] = Math.cos(angle);
+    const maxLen = this.maxLen;
+    this.registerBuffer('pe', new LazyTensor([maxLen, 1, dModel], () => {
+      // Computed with float32 rounding at each step, as PyTorch does it in float32.
+      const f = Math.fround;
+      const pe = new Float32Array(maxLen * dModel);
+      const scale = f(-Math.log(10000) / dModel);
+      for (let i = 0; 2 * i < dModel; i++) {
+        const frequency = f(Math.exp(f(2 * i * scale)));
+        for (let position = 0; position < maxLen; position++) {
+          const angle = f(position * frequency);
+          pe[position * dModel + 2 * i] = Math.sin(angle);
+          if (2 * i + 1 < dModel) pe[position * dModel + 2 * i + 1] = Math.cos(angle);
+        }
       }
-    }
-    this.registerBuffer('pe', new Tensor(pe, [this.maxLen, 1, dModel]));
+      return new Tensor(pe, [maxLen, 1, dModel]);
+    }));
   }
 
   get pe(): Tensor {

@@ -12,6 +12,23 @@ export interface LoadStateDictResult {
   unexpectedKeys: string[];
 }
 
+/**
+ * A parameter not yet materialised: its shape and how to make it. Fresh
+ * modules initialise their parameters lazily, on first read, so building a
+ * model whose weights are then loaded costs nothing. Each initialiser draws
+ * from its own generator seeded at construction, so values do not depend on
+ * the order parameters are first read.
+ */
+export class LazyTensor {
+  constructor(readonly shape: readonly number[], readonly make: () => Tensor) {}
+}
+
+type Slot = Tensor | LazyTensor | null;
+
+function materialise(slot: Slot): Tensor | null {
+  return slot instanceof LazyTensor ? slot.make() : slot;
+}
+
 let weightsVersion = 0;
 
 /** Bumped whenever any parameter or buffer is replaced; cached plans built before are rebuilt. */
@@ -37,21 +54,28 @@ function copyTensor(source: Tensor, dtype: Tensor['dtype']): Tensor {
   throw new Error(`unreachable ${length}`);
 }
 
+interface SlotInfo {
+  value: Tensor | LazyTensor;
+  shape: readonly number[];
+  dtype: Tensor['dtype'];
+  set: (value: Tensor | LazyTensor) => void;
+}
+
 export abstract class Module {
-  private readonly parameters = new Map<string, Tensor | null>();
-  private readonly buffers = new Map<string, Tensor | null>();
+  private readonly parameters = new Map<string, Slot>();
+  private readonly buffers = new Map<string, Slot>();
   private readonly modules = new Map<string, Module | null>();
 
   /** Always false: simdformer runs inference only (dropout is the identity). */
   readonly training = false;
 
   /** Registers (or replaces) a parameter under PyTorch's name; null keeps the slot empty, like PyTorch's None. */
-  protected registerParameter(name: string, value: Tensor | null): void {
+  protected registerParameter(name: string, value: Slot): void {
     this.parameters.set(name, value);
     weightsVersion++;
   }
 
-  protected registerBuffer(name: string, value: Tensor | null): void {
+  protected registerBuffer(name: string, value: Slot): void {
     this.buffers.set(name, value);
     weightsVersion++;
   }
@@ -62,11 +86,24 @@ export abstract class Module {
   }
 
   protected parameter(name: string): Tensor | null {
-    return this.parameters.get(name) ?? null;
+    return this.read(this.parameters, name);
   }
 
   protected buffer(name: string): Tensor | null {
-    return this.buffers.get(name) ?? null;
+    return this.read(this.buffers, name);
+  }
+
+  /** Whether a parameter slot is filled (without materialising it). */
+  protected hasParameter(name: string): boolean {
+    return (this.parameters.get(name) ?? null) !== null;
+  }
+
+  private read(slots: Map<string, Slot>, name: string): Tensor | null {
+    const slot = slots.get(name) ?? null;
+    if (!(slot instanceof LazyTensor)) return slot;
+    const tensor = materialise(slot)!;
+    slots.set(name, tensor);  // the same values as if made at construction: no version bump
+    return tensor;
   }
 
   /** Child modules in registration order. */
@@ -77,7 +114,10 @@ export abstract class Module {
   /** Parameters by dotted name (`layers.0.self_attn.in_proj_weight`), in PyTorch's order. */
   namedParameters(prefix = ''): Map<string, Tensor> {
     const result = new Map<string, Tensor>();
-    for (const [name, value] of this.parameters) if (value !== null) result.set(prefix + name, value);
+    for (const name of this.parameters.keys()) {
+      const value = this.parameter(name);
+      if (value !== null) result.set(prefix + name, value);
+    }
     for (const [name, module] of this.modules) {
       if (module !== null) for (const [key, value] of module.namedParameters(`${prefix}${name}.`)) result.set(key, value);
     }
@@ -87,8 +127,14 @@ export abstract class Module {
   /** Parameters and buffers by dotted name, in PyTorch's state_dict order (own parameters, own buffers, then children). */
   stateDict(prefix = ''): Map<string, Tensor> {
     const result = new Map<string, Tensor>();
-    for (const [name, value] of this.parameters) if (value !== null) result.set(prefix + name, value);
-    for (const [name, value] of this.buffers) if (value !== null) result.set(prefix + name, value);
+    for (const name of this.parameters.keys()) {
+      const value = this.parameter(name);
+      if (value !== null) result.set(prefix + name, value);
+    }
+    for (const name of this.buffers.keys()) {
+      const value = this.buffer(name);
+      if (value !== null) result.set(prefix + name, value);
+    }
     for (const [name, module] of this.modules) {
       if (module !== null) for (const [key, value] of module.stateDict(`${prefix}${name}.`)) result.set(key, value);
     }
@@ -99,10 +145,15 @@ export abstract class Module {
    * Copies tensors from `stateDict` into this module's parameters and
    * buffers. With strict (the default), missing and unexpected keys are
    * errors; a shape mismatch always is. All problems are reported in one
-   * error, worded as PyTorch words them.
+   * error, worded as PyTorch words them. With `assign` (PyTorch's
+   * `assign=True`), the module takes the given tensors themselves instead of
+   * copies (a tensor of another dtype is still converted): loading a file
+   * then costs no second copy, and later changes to those tensors reach the
+   * module after its next loadStateDict.
    */
-  loadStateDict(stateDict: StateDict, options: { strict?: boolean } = {}): LoadStateDictResult {
+  loadStateDict(stateDict: StateDict, options: { strict?: boolean; assign?: boolean } = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
+    const assign = options.assign ?? false;
     if (!(stateDict instanceof Map) && (typeof stateDict !== 'object' || stateDict === null)) {
       throw invalidType('stateDict', 'a Map or an object of Tensors', stateDict);
     }
@@ -115,9 +166,9 @@ export abstract class Module {
       const value = entries.get(key);
       if (value === undefined) continue;
       if (!(value instanceof Tensor)) throw invalidType(`stateDict['${key}']`, 'a Tensor', value);
-      if (!sameShape(value.shape, slot.current.shape)) {
+      if (!sameShape(value.shape, slot.shape)) {
         mismatches.push(`size mismatch for ${key}: copying a param with shape [${value.shape.join(', ')}] from checkpoint, ` +
-          `the shape in current model is [${slot.current.shape.join(', ')}].`);
+          `the shape in current model is [${slot.shape.join(', ')}].`);
       }
     }
     const errors: string[] = [];
@@ -131,19 +182,22 @@ export abstract class Module {
     }
     for (const [key, slot] of slots) {
       const value = entries.get(key);
-      if (value !== undefined) slot.set(copyTensor(value, slot.current.dtype));
+      if (value === undefined) continue;
+      slot.set(assign && value.dtype === slot.dtype ? value : copyTensor(value, slot.dtype));
     }
     return { missingKeys, unexpectedKeys };
   }
 
-  /** Every parameter and buffer slot below this module, by dotted name. */
-  private slots(prefix = ''): Map<string, { current: Tensor; set: (value: Tensor) => void }> {
-    const result = new Map<string, { current: Tensor; set: (value: Tensor) => void }>();
+  /** Every parameter and buffer slot below this module, by dotted name (lazy ones stay unmade). */
+  private slots(prefix = ''): Map<string, SlotInfo> {
+    const result = new Map<string, SlotInfo>();
+    const info = (value: Tensor | LazyTensor, set: (v: Tensor | LazyTensor) => void): SlotInfo =>
+      ({ value, shape: value.shape, dtype: value instanceof LazyTensor ? 'float32' : value.dtype, set });
     for (const [name, value] of this.parameters) {
-      if (value !== null) result.set(prefix + name, { current: value, set: (v) => this.registerParameter(name, v) });
+      if (value !== null) result.set(prefix + name, info(value, (v) => this.registerParameter(name, v)));
     }
     for (const [name, value] of this.buffers) {
-      if (value !== null) result.set(prefix + name, { current: value, set: (v) => this.registerBuffer(name, v) });
+      if (value !== null) result.set(prefix + name, info(value, (v) => this.registerBuffer(name, v)));
     }
     for (const [name, module] of this.modules) {
       if (module !== null) for (const [key, slot] of module.slots(`${prefix}${name}.`)) result.set(key, slot);
@@ -154,9 +208,17 @@ export abstract class Module {
   /** A deep copy: same options, copies of every parameter and buffer (PyTorch's copy.deepcopy of a layer). */
   abstract clone(): Module;
 
-  /** Copies this module's parameters and buffers into `target` (same structure). */
+  /**
+   * Copies this module's parameters and buffers into `target`, a module of
+   * the same structure: tensors are copied, parameters not yet made stay
+   * lazy (they will make the same values).
+   */
   protected copyStateInto<M extends Module>(target: M): M {
-    target.loadStateDict(this.stateDict());
+    const targets = target.slots();
+    for (const [key, slot] of this.slots()) {
+      const value = slot.value;
+      targets.get(key)!.set(value instanceof LazyTensor ? value : copyTensor(value, value.dtype));
+    }
     return target;
   }
 }
