@@ -78,6 +78,47 @@ export interface SoftmaxArgs {
   isa?: IsaName;
 }
 
+/**
+ * Multi-head attention on caller-owned arrays (the plan's 'attention' step
+ * without a plan), for testing each ISA and benchmarking: element (n, l, h, d)
+ * of q at n * qStrides.batchStride + l * qStrides.seqStride + h * headDim + d;
+ * likewise k, v (S rows) and out (vHeadDim). Masks are additive floats:
+ * attnMask [L, S] or [batch * heads, L, S] (attnMaskPerHead), keyPaddingMask
+ * [batch, S]; causal masks key j for query i when j > i. algorithm 'fused'
+ * (the default without weights) never materialises the scores; 'math' (the
+ * default, and the only choice, with weights [batch, heads, L, S]) does.
+ * Outputs must not overlap inputs.
+ */
+export interface AttentionArgs {
+  batch: number;
+  heads: number;
+  tgtLen: number;
+  srcLen: number;
+  headDim: number;
+  vHeadDim: number;
+  q: Float32Array;
+  qStrides: SequenceStrides;
+  k: Float32Array;
+  kStrides: SequenceStrides;
+  v: Float32Array;
+  vStrides: SequenceStrides;
+  out: Float32Array;
+  outStrides: SequenceStrides;
+  scale: number;
+  attnMask?: Float32Array | null;
+  attnMaskPerHead?: boolean;
+  keyPaddingMask?: Float32Array | null;
+  causal?: boolean;
+  weights?: Float32Array | null;
+  algorithm?: 'fused' | 'math';
+  isa?: IsaName;
+}
+
+export interface AttentionResult {
+  /** scratch each thread running this call holds (fused: its tiles; math: the [L, S] scores and GEMM packing) */
+  scratchBytes: number;
+}
+
 export interface LayerNormArgs {
   x: Float32Array;
   rows: number;
@@ -125,12 +166,14 @@ export type PlanStep =
    * element (n, l, h, d) of q at n * q.batchStride + l * q.seqStride + h * headDim + d; likewise k, v, out.
    * inputs: [q, k, v, attnMask ([L, S] or [batch * heads, L, S] when attnMaskPerHead) | -1, keyPaddingMask ([batch, S]) | -1], masks additive.
    * weights: a value id receiving per-head probabilities [batch, heads, L, S].
+   * causal: also mask key j for query i when j > i (PyTorch's SDPA is_causal, top-left aligned).
+   * Without weights the fused (FlashAttention-style) driver runs; with weights the math path.
    */
   | {
       kind: 'attention'; inputs: [number, number, number, number, number]; output: number; weights?: number | null;
       batch: number; heads: number; tgtLen: number; srcLen: number; headDim: number; vHeadDim: number;
       q: SequenceStrides; k: SequenceStrides; v: SequenceStrides; outBatchStride: number; outSeqStride: number;
-      scale: number; attnMaskPerHead?: boolean;
+      scale: number; attnMaskPerHead?: boolean; causal?: boolean;
     }
   /** out[n, i] = mean over h of x[n, h, i] */
   | { kind: 'averageHeads'; inputs: [number]; output: number; batch: number; heads: number; size: number }
@@ -187,6 +230,7 @@ export interface Binding {
   softmax(args: SoftmaxArgs): void;
   layerNorm(args: LayerNormArgs): void;
   activation(kind: ActivationName, x: Float32Array, y: Float32Array, isa?: IsaName): void;
+  attention(args: AttentionArgs): AttentionResult;
   stats(): NativeStats;
   createParameter(data: Float32Array): Parameter;
   /** Checks the description (RangeError ERR_SIMDFORMER_INVALID_PLAN naming the bad step) and builds a plan. */

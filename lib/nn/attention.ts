@@ -8,7 +8,7 @@ import { dtypeError, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
 import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
-import { filled, xavierUniform } from './init';
+import { filled, lazy, xavierUniform } from './init';
 import { Linear } from './basic';
 import { Module } from './module';
 
@@ -41,6 +41,8 @@ export interface MaskValue {
   value: Value;
   /** attn_mask only: [batch * heads, L, S] rather than [L, S] */
   perHead: boolean;
+  /** attn_mask only: the caller's is_causal hint came with it */
+  isCausal?: boolean;
 }
 
 /** Turns a bool or float mask input into an additive float mask value. */
@@ -87,17 +89,18 @@ export class MultiheadAttention extends Module {
     if (this.headDim * numHeads !== embedDim) throw valueError('embed_dim must be divisible by num_heads');
 
     if (this.qkvSameEmbedDim) {
-      this.registerParameter('in_proj_weight', xavierUniform([3 * embedDim, embedDim]));
+      this.registerParameter('in_proj_weight', lazy([3 * embedDim, embedDim], (g) => xavierUniform([3 * embedDim, embedDim], g)));
     } else {
-      this.registerParameter('q_proj_weight', xavierUniform([embedDim, embedDim]));
-      this.registerParameter('k_proj_weight', xavierUniform([embedDim, this.kdim]));
-      this.registerParameter('v_proj_weight', xavierUniform([embedDim, this.vdim]));
+      this.registerParameter('q_proj_weight', lazy([embedDim, embedDim], (g) => xavierUniform([embedDim, embedDim], g)));
+      this.registerParameter('k_proj_weight', lazy([embedDim, this.kdim], (g) => xavierUniform([embedDim, this.kdim], g)));
+      this.registerParameter('v_proj_weight', lazy([embedDim, this.vdim], (g) => xavierUniform([embedDim, this.vdim], g)));
     }
     this.registerParameter('in_proj_bias', this.hasBias ? filled([3 * embedDim], 0) : null);
     this.outProj = this.registerModule('out_proj', new Linear(embedDim, embedDim, { bias: this.hasBias }));
     if (this.outProj.bias !== null) (this.outProj.bias.data as Float32Array).fill(0);
-    this.registerParameter('bias_k', addBiasKv ? xavierUniform([1, embedDim]).reshape([1, 1, embedDim]) : null);
-    this.registerParameter('bias_v', addBiasKv ? xavierUniform([1, embedDim]).reshape([1, 1, embedDim]) : null);
+    const biasKv = () => lazy([1, 1, embedDim], (g) => xavierUniform([1, embedDim], g).reshape([1, 1, embedDim]));
+    this.registerParameter('bias_k', addBiasKv ? biasKv() : null);
+    this.registerParameter('bias_v', addBiasKv ? biasKv() : null);
   }
 
   /** PyTorch's _qkv_same_embed_dim: one packed in_proj_weight instead of three. */
@@ -132,7 +135,12 @@ export class MultiheadAttention extends Module {
     let k = project(key, 1);
     let v = project(value, 2);
     let S = srcLen;
-    let mask = attnMask?.value ?? null;
+    // PyTorch's is_causal route (F.multi_head_attention_forward): with the
+    // hint, no key padding mask and no weights wanted, the mask is dropped and
+    // attention runs with is_causal=True (key j hidden from query i > j); the
+    // native driver then skips the key tiles above the diagonal.
+    const causal = attnMask?.isCausal === true && keyPaddingMask === null && !needWeights;
+    let mask = causal ? null : attnMask?.value ?? null;
     let padding = keyPaddingMask;
     const maskRows = attnMask === null ? 0 : attnMask.perHead ? N * H * tgtLen : tgtLen;
     // Extra key/value rows (bias_k / bias_v, then a zero row), each unmasked.
@@ -152,7 +160,7 @@ export class MultiheadAttention extends Module {
       kind: 'attention', batch: N, heads: H, tgtLen, srcLen: S, headDim: this.headDim, vHeadDim: this.headDim,
       q: strides(layout, tgtLen, E), k: strides(layout, S, E), v: strides(layout, S, E),
       outBatchStride: strides(layout, tgtLen, E).batchStride, outSeqStride: strides(layout, tgtLen, E).seqStride,
-      scale: 1 / Math.sqrt(this.headDim), attnMaskPerHead: attnMask?.perHead ?? false,
+      scale: 1 / Math.sqrt(this.headDim), attnMaskPerHead: attnMask?.perHead ?? false, causal,
     }, q, k, v, mask, padding, q.count, needWeights);
     const out = this.outProj.emit(graph, output);
     if (weights === null || !averageWeights) return { output: out, weights };
@@ -227,17 +235,18 @@ export class MultiheadAttention extends Module {
     const needWeights = checkBoolean('options.needWeights', options.needWeights, true);
     const average = checkBoolean('options.averageAttnWeights', options.averageAttnWeights, true);
     const inputs = [c.q, c.k, c.v, ...(c.mask ? [c.mask] : []), ...(c.kpm ? [c.kpm] : [])];
-    const signature = [c.q, c.k, c.v, c.mask, c.kpm].map(describeInput).join('|') + `|${needWeights}|${average}`;
+    const isCausal = options.isCausal === true;
+    const signature = [c.q, c.k, c.v, c.mask, c.kpm].map(describeInput).join('|') + `|${needWeights}|${average}|${isCausal}`;
     const layout: SequenceLayout = { batch: c.N, batchFirst: !c.batched || c.batchFirst };
     const build = (g: Graph, values: Value[]): ShapedValue[] => {
       const [qv, kv, vv] = values;
       let next = 3;
-      const mask = c.mask ? { value: additiveMask(g, values[next++], c.mask.dtype), perHead: c.mask.ndim === 3 } : null;
+      const mask = c.mask ? { value: additiveMask(g, values[next++], c.mask.dtype), perHead: c.mask.ndim === 3, isCausal } : null;
       const kpm = c.kpm ? additiveMask(g, values[next++], c.kpm.dtype) : null;
       const { output, weights } = this.emit(g, qv, kv, vv, layout, c.L, c.S, mask, kpm, needWeights, average);
       const outputs: ShapedValue[] = [{ value: output, shape: c.q.shape }];
       if (weights !== null) {
-        const S = c.S + (this.parameter('bias_k') !== null ? 1 : 0) + (this.addZeroAttn ? 1 : 0);
+        const S = c.S + (this.hasParameter('bias_k') ? 1 : 0) + (this.addZeroAttn ? 1 : 0);
         const perHead = [this.numHeads, c.L, S];
         const shape = average ? [c.L, S] : perHead;
         outputs.push({ value: weights, shape: c.batched ? [c.N, ...shape] : shape });
@@ -262,7 +271,7 @@ export class MultiheadAttention extends Module {
 
   clone(): MultiheadAttention {
     return this.copyStateInto(new MultiheadAttention(this.embedDim, this.numHeads, {
-      dropout: this.dropout, bias: this.hasBias, addBiasKv: this.parameter('bias_k') !== null, addZeroAttn: this.addZeroAttn,
+      dropout: this.dropout, bias: this.hasBias, addBiasKv: this.hasParameter('bias_k'), addZeroAttn: this.addZeroAttn,
       kdim: this.kdim, vdim: this.vdim, batchFirst: this.batchFirst,
     }));
   }

@@ -85,22 +85,25 @@ function sequenceLayout(x: Tensor, batchFirst: boolean): { layout: SequenceLayou
 class MaskInputs {
   readonly tensors: Tensor[] = [];
   private readonly present: (Tensor | null)[] = [];
+  private readonly causalHints: boolean[] = [];
 
-  add(mask: Tensor | null | undefined): this {
+  /** isCausal: the is_causal hint given with an attention mask (see MultiheadAttention.emit). */
+  add(mask: Tensor | null | undefined, isCausal?: boolean): this {
     this.present.push(mask ?? null);
+    this.causalHints.push(isCausal === true);
     if (mask) this.tensors.push(mask);
     return this;
   }
 
   signature(): string {
-    return this.present.map(describeInput).join('|');
+    return this.present.map((mask, i) => describeInput(mask) + (this.causalHints[i] ? ':causal' : '')).join('|');
   }
 
   /** The additive mask values, in the order they were added (null where absent). */
   values(graph: Graph, values: Value[]): (MaskValue | null)[] {
     let next = 0;
-    return this.present.map((mask) => mask === null ? null
-      : { value: additiveMask(graph, values[next++], mask.dtype), perHead: mask.ndim === 3 });
+    return this.present.map((mask, i) => mask === null ? null
+      : { value: additiveMask(graph, values[next++], mask.dtype), perHead: mask.ndim === 3, isCausal: this.causalHints[i] });
   }
 }
 
@@ -158,7 +161,7 @@ export class TransformerEncoderLayer extends Module {
 
   private prepare(src: Tensor, options: EncoderLayerForwardOptions) {
     this.check(src, options.srcMask, options.srcKeyPaddingMask, options.isCausal);
-    const masks = new MaskInputs().add(options.srcMask).add(options.srcKeyPaddingMask);
+    const masks = new MaskInputs().add(options.srcMask, options.isCausal).add(options.srcKeyPaddingMask);
     const { layout, length } = sequenceLayout(src, this.config.batchFirst);
     const build = (g: Graph, [x, ...maskValues]: Value[]): ShapedValue[] => {
       const [mask, kpm] = masks.values(g, maskValues);
@@ -235,7 +238,7 @@ export class TransformerEncoder extends Module {
 
   private prepare(src: Tensor, options: EncoderForwardOptions) {
     this.check(src, options);
-    const masks = new MaskInputs().add(options.mask).add(options.srcKeyPaddingMask);
+    const masks = new MaskInputs().add(options.mask, options.isCausal).add(options.srcKeyPaddingMask);
     const { layout, length } = sequenceLayout(src, this.first.config.batchFirst);
     const build = (g: Graph, [x, ...maskValues]: Value[]): ShapedValue[] => {
       const [mask, kpm] = masks.values(g, maskValues);
@@ -279,7 +282,8 @@ interface DecoderMasks {
 }
 
 function decoderMaskInputs(options: DecoderForwardOptions): MaskInputs {
-  return new MaskInputs().add(options.tgtMask).add(options.memoryMask).add(options.tgtKeyPaddingMask).add(options.memoryKeyPaddingMask);
+  return new MaskInputs().add(options.tgtMask, options.tgtIsCausal).add(options.memoryMask, options.memoryIsCausal)
+    .add(options.tgtKeyPaddingMask).add(options.memoryKeyPaddingMask);
 }
 
 function decoderMaskValues(masks: MaskInputs, graph: Graph, values: Value[]): DecoderMasks {
@@ -514,7 +518,7 @@ export class Transformer extends Module {
     };
     // memory has src's shape.
     this.decoder.check(tgt, src, decoderOptions);
-    const srcMasks = new MaskInputs().add(options.srcMask).add(options.srcKeyPaddingMask);
+    const srcMasks = new MaskInputs().add(options.srcMask, options.srcIsCausal).add(options.srcKeyPaddingMask);
     const tgtMasks = decoderMaskInputs(decoderOptions);
     const source = sequenceLayout(src, this.batchFirst);
     const target = sequenceLayout(tgt, this.batchFirst);

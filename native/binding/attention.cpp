@@ -41,7 +41,8 @@ SequenceArg to_sequence_arg(Napi::Env env, const Napi::Object& args, const std::
 
 void check_length(Napi::Env env, const std::string& name, const FloatArray& array, unsigned __int128 expected) {
   if (array.length != expected) {
-    throw range_error(env, "Expected " + name + " of length " + std::to_string(static_cast<unsigned long long>(expected)) +
+    throw range_error(env, "Expected " + name + " of length " +
+                               std::to_string(static_cast<unsigned long long>(expected)) +
                                " but received a Float32Array of length " + std::to_string(array.length));
   }
 }
@@ -66,7 +67,9 @@ Napi::Value attention_method(const Napi::CallbackInfo& info) {
     problem.v_head_dim = to_size(env, "args.vHeadDim", args.Get("vHeadDim"), 1);
     const size_t N = problem.batch, H = problem.heads, L = problem.tgt_len, S = problem.src_len;
     const unsigned __int128 scores = static_cast<unsigned __int128>(N) * H * L * S;
-    if (scores > kMaxSafeInteger) throw range_error(env, "args.batch * args.heads * args.tgtLen * args.srcLen is too large");
+    if (scores > kMaxSafeInteger) {
+      throw range_error(env, "args.batch * args.heads * args.tgtLen * args.srcLen is too large");
+    }
 
     const SequenceArg q = to_sequence_arg(env, args, "q", N, L, H * problem.head_dim);
     const SequenceArg k = to_sequence_arg(env, args, "k", N, S, H * problem.head_dim);
@@ -83,11 +86,14 @@ Napi::Value attention_method(const Napi::CallbackInfo& info) {
     const FloatArray attn_mask = to_optional_float32(env, "args.attnMask", args.Get("attnMask"));
     problem.attn_mask_per_head = args.Get("attnMaskPerHead").ToBoolean().Value();
     if (attn_mask.data != nullptr) {
-      check_length(env, "args.attnMask", attn_mask, static_cast<unsigned __int128>(problem.attn_mask_per_head ? N * H : 1) * L * S);
+      const unsigned __int128 mask_rows = problem.attn_mask_per_head ? static_cast<unsigned __int128>(N) * H : 1;
+      check_length(env, "args.attnMask", attn_mask, mask_rows * L * S);
     }
     problem.attn_mask = attn_mask.data;
     const FloatArray padding = to_optional_float32(env, "args.keyPaddingMask", args.Get("keyPaddingMask"));
-    if (padding.data != nullptr) check_length(env, "args.keyPaddingMask", padding, static_cast<unsigned __int128>(N) * S);
+    if (padding.data != nullptr) {
+      check_length(env, "args.keyPaddingMask", padding, static_cast<unsigned __int128>(N) * S);
+    }
     problem.key_padding_mask = padding.data;
     const FloatArray weights = to_optional_float32(env, "args.weights", args.Get("weights"));
     if (weights.data != nullptr) check_length(env, "args.weights", weights, scores);
@@ -107,7 +113,9 @@ Napi::Value attention_method(const Napi::CallbackInfo& info) {
     // Outputs are written while inputs are still read by other tasks.
     for (const FloatArray* output : {&out.array, &weights}) {
       for (const FloatArray* input : {&q.array, &k.array, &v.array, &attn_mask, &padding}) {
-        if (overlaps(*output, *input)) throw range_error(env, "Expected args.out and args.weights not to overlap the inputs");
+        if (overlaps(*output, *input)) {
+          throw range_error(env, "Expected args.out and args.weights not to overlap the inputs");
+        }
       }
     }
     if (overlaps(out.array, weights)) throw range_error(env, "Expected args.out and args.weights not to overlap");

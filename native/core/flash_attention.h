@@ -1,15 +1,15 @@
 // Fused multi-head attention, FlashAttention-style (Dao et al. 2022,
 // "FlashAttention: Fast and Memory-Efficient Exact Attention with
 // IO-Awareness", Algorithm 1), for the AttentionProblem of attention.h
-// without weights: per (batch, head, block of query rows) the keys are
+// without weights: per (batch, head, group of query rows) the keys are
 // visited in tiles, each tile's scores go through the kernel table's online
-// softmax step, and the output block is accumulated and rescaled as the
-// running max moves. The [L, S] score matrix never exists; each thread holds
-// only its tiles (flash_attention_scratch_bytes), whatever L and S.
+// softmax step, and the output is accumulated and rescaled as the running
+// max moves. The [L, S] score matrix never exists; each thread holds only
+// its tiles (flash_attention_scratch_bytes), whatever L and S.
 //
-// With problem.causal, key tiles wholly above the diagonal of a query block
-// are never visited, and inside the diagonal tile each row's step sees only
-// its keys j <= i.
+// With problem.causal, key tiles wholly above the diagonal of a query group
+// are never visited, and inside the diagonal tiles each query sees only its
+// keys j <= i.
 #pragma once
 
 #include <cstddef>

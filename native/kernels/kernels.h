@@ -58,21 +58,42 @@ using FmaPeakFn = double (*)(size_t iterations);
 // (native/core/flash_attention.cpp): FlashAttention's running max and sum
 // (Dao et al. 2022, "FlashAttention: Fast and Memory-Efficient Exact
 // Attention with IO-Awareness", Algorithm 1, lines 10-12; the online
-// normaliser of Milakov & Gimelshein 2018). One query row meets one tile of
-// n >= 1 keys, x[0:n] its raw scores q · k_j:
-//   s[j]  = scale * x[j] + (mask[j] + padding[j])   one rounding, as SoftmaxRowFn;
-//                                                   an absent (nullptr) mask adds 0
-//   m     = max(*running_max, max_j s[j])
-//   x[j]  = exp(s[j] - m)                           p, unnormalised, in place
-//   alpha = exp(*running_max - m)                   returned: the caller scales the
-//                                                   row's output accumulator by it
-//   *running_sum = *running_sum * alpha + sum_j x[j];  *running_max = m
-// A row starts at running_max = -inf, running_sum = 0 and ends as
-// accumulator / running_sum (zeros when the sum is 0). While every score
-// seen is -inf, m stays -inf: then x = 0, the sum stays 0 and alpha = 1
-// (never exp(-inf - -inf) = NaN); the first finite score gives alpha = 0.
-using OnlineSoftmaxStepFn = float (*)(size_t n, float* x, float scale, const float* mask, const float* padding,
-                                      float* running_max, float* running_sum);
+// normaliser of Milakov & Gimelshein 2018) for one tile of keys and a panel
+// of queries. The panel is column-major in the queries: scores[j * ld + c]
+// = q_c · k_j for keys j < keys and queries c < queries (<= ld), which is
+// how the GEMM micro-kernel writes Sᵀ = K · Qᵀ with ldc = ld, and the p left
+// in place is the packed B operand ([keys][NR], NR = ld) of Oᵀ += Vᵀ · Pᵀ,
+// so p is never transposed. For each query c < queries:
+//   s[j]     = scale * x[j][c] + (mask[j * ld + c] + padding[j])   one rounding, as SoftmaxRowFn;
+//              an absent (nullptr) mask adds 0; -inf if causal and j > c + causal_offset
+//   m        = max(running_max[c], max_j s[j])
+//   x[j][c]  = exp(s[j] - m), or 0 where s[j] - m < -86   p, unnormalised, in place
+//   alpha[c] = exp(running_max[c] - m)               the caller scales query c's output by it
+//   running_sum[c] = running_sum[c] * alpha[c] + sum_j x[j][c];  running_max[c] = m
+// and columns queries <= c < ld become 0 (the B operand's zero padding).
+// The cut-off: exp(-86) ~ 4e-38 is the smallest power of e that stays a
+// normal float, so no denormal p (nor the products of P · V after it) ever
+// costs a microcode assist; what it drops is < 1e-37 of the row's sum.
+// A query starts at running_max = -inf, running_sum = 0 and ends as
+// accumulator / running_sum (zeros when the sum is 0). While every score it
+// has seen is -inf, m stays -inf: then p = 0, the sum stays 0 and alpha = 1
+// (never exp(-inf - -inf) = NaN); its first finite score gives alpha = 0.
+constexpr float kOnlineSoftmaxCutoff = -86.0f;
+struct OnlineSoftmaxPanel {
+  size_t keys;              // >= 1 rows
+  size_t queries;           // 1 <= queries <= ld valid columns
+  size_t ld;                // row stride of scores and mask
+  float* scores;            // [keys][ld]: raw scores in, p out
+  float scale;
+  const float* mask;        // [keys][ld] additive, or nullptr
+  const float* padding;     // [keys] additive (one value per key), or nullptr
+  bool causal;              // mask key j for query c when j > c + causal_offset
+  ptrdiff_t causal_offset;  // (first query's index) - (first key's index); |.| < 2^31
+  float* running_max;       // [queries]
+  float* running_sum;       // [queries]
+  float* alpha;             // [queries], written
+};
+using OnlineSoftmaxStepFn = void (*)(const OnlineSoftmaxPanel& panel);
 
 #define SIMDFORMER_DECLARE_ISA_KERNELS(isa)                                                                  \
   void f32_softmax_row_##isa(size_t n, const float* x, float scale, const float* mask, float* y);           \
@@ -81,8 +102,7 @@ using OnlineSoftmaxStepFn = float (*)(size_t n, float* x, float scale, const flo
   void f32_relu_##isa(size_t n, const float* x, float* y);                                                  \
   void f32_gelu_##isa(size_t n, const float* x, float* y);                                                  \
   double f32_fma_peak_##isa(size_t iterations);                                                            \
-  float f32_online_softmax_step_##isa(size_t n, float* x, float scale, const float* mask, const float* padding, \
-                                      float* running_max, float* running_sum);
+  void f32_online_softmax_step_##isa(const OnlineSoftmaxPanel& panel);
 
 // Scalar reference, always built. Tile 4x8 (any tile is correct; this one is small).
 SIMDFORMER_DECLARE_ISA_KERNELS(ref)
