@@ -196,6 +196,13 @@ export interface ForwardOptions {
 /** Describes a forward: registers `inputs` on the graph, returns the outputs with their shapes. */
 export type Build = (graph: Graph, inputs: Value[]) => ShapedValue[];
 
+/** A checked forward call: its plan signature, its input tensors in graph order, and how to build it. */
+export interface PreparedForward {
+  signature: string;
+  inputs: Tensor[];
+  build: Build;
+}
+
 interface CachedPlan {
   plan: Plan;
   shapes: (readonly number[])[];

@@ -11,7 +11,7 @@ import { Tensor } from '../tensor';
 import { Dropout, LayerNorm, Linear } from './basic';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger } from './checks';
 import { ModuleList } from './container';
-import { describeInput, ForwardOptions, ForwardRunner, Graph, ShapedValue, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, PreparedForward, ShapedValue, Value } from './graph';
 import { additiveMask, MaskValue, MultiheadAttention, SequenceLayout } from './attention';
 import { Module } from './module';
 
@@ -107,6 +107,23 @@ class MaskInputs {
   }
 }
 
+/** A layer or a stack that adds an encoder pass to a graph. */
+interface EncoderPass {
+  emit(graph: Graph, x: Value, layout: SequenceLayout, length: number, mask: MaskValue | null, keyPaddingMask: Value | null): Value;
+}
+
+/** The graph inputs and build of an encoder call on src (already checked). */
+function prepareEncoder(pass: EncoderPass, batchFirst: boolean, src: Tensor, mask: Tensor | null | undefined,
+  keyPaddingMask: Tensor | null | undefined, isCausal: boolean | undefined): PreparedForward {
+  const masks = new MaskInputs().add(mask, isCausal).add(keyPaddingMask);
+  const { layout, length } = sequenceLayout(src, batchFirst);
+  const build = (g: Graph, [x, ...maskValues]: Value[]): ShapedValue[] => {
+    const [maskValue, kpm] = masks.values(g, maskValues);
+    return [{ value: pass.emit(g, x, layout, length, maskValue, kpm?.value ?? null), shape: src.shape }];
+  };
+  return { signature: `${describeInput(src)}|${masks.signature()}`, inputs: [src, ...masks.tensors], build };
+}
+
 export interface EncoderLayerForwardOptions extends ForwardOptions {
   srcMask?: Tensor | null;
   srcKeyPaddingMask?: Tensor | null;
@@ -159,15 +176,9 @@ export class TransformerEncoderLayer extends Module {
       { attnMask: 'src_mask', keyPaddingMask: 'src_key_padding_mask' });
   }
 
-  private prepare(src: Tensor, options: EncoderLayerForwardOptions) {
+  private prepare(src: Tensor, options: EncoderLayerForwardOptions): PreparedForward {
     this.check(src, options.srcMask, options.srcKeyPaddingMask, options.isCausal);
-    const masks = new MaskInputs().add(options.srcMask, options.isCausal).add(options.srcKeyPaddingMask);
-    const { layout, length } = sequenceLayout(src, this.config.batchFirst);
-    const build = (g: Graph, [x, ...maskValues]: Value[]): ShapedValue[] => {
-      const [mask, kpm] = masks.values(g, maskValues);
-      return [{ value: this.emit(g, x, layout, length, mask, kpm?.value ?? null), shape: src.shape }];
-    };
-    return { signature: `${describeInput(src)}|${masks.signature()}`, inputs: [src, ...masks.tensors], build };
+    return prepareEncoder(this, this.config.batchFirst, src, options.srcMask, options.srcKeyPaddingMask, options.isCausal);
   }
 
   forwardSync(src: Tensor, options: EncoderLayerForwardOptions = {}): Tensor {
@@ -236,15 +247,9 @@ export class TransformerEncoder extends Module {
     return this.first.check(src, options.mask, options.srcKeyPaddingMask, options.isCausal);
   }
 
-  private prepare(src: Tensor, options: EncoderForwardOptions) {
+  private prepare(src: Tensor, options: EncoderForwardOptions): PreparedForward {
     this.check(src, options);
-    const masks = new MaskInputs().add(options.mask, options.isCausal).add(options.srcKeyPaddingMask);
-    const { layout, length } = sequenceLayout(src, this.first.config.batchFirst);
-    const build = (g: Graph, [x, ...maskValues]: Value[]): ShapedValue[] => {
-      const [mask, kpm] = masks.values(g, maskValues);
-      return [{ value: this.emit(g, x, layout, length, mask, kpm?.value ?? null), shape: src.shape }];
-    };
-    return { signature: `${describeInput(src)}|${masks.signature()}`, inputs: [src, ...masks.tensors], build };
+    return prepareEncoder(this, this.first.config.batchFirst, src, options.mask, options.srcKeyPaddingMask, options.isCausal);
   }
 
   forwardSync(src: Tensor, options: EncoderForwardOptions = {}): Tensor {
@@ -289,6 +294,21 @@ function decoderMaskInputs(options: DecoderForwardOptions): MaskInputs {
 function decoderMaskValues(masks: MaskInputs, graph: Graph, values: Value[]): DecoderMasks {
   const [tgtMask, memoryMask, tgtKpm, memoryKpm] = masks.values(graph, values);
   return { tgtMask, memoryMask, tgtKeyPaddingMask: tgtKpm?.value ?? null, memoryKeyPaddingMask: memoryKpm?.value ?? null };
+}
+
+/** A layer or a stack that adds a decoder pass to a graph. */
+interface DecoderPass {
+  emit(graph: Graph, x: Value, memory: Value, layout: SequenceLayout, tgtLength: number, memoryLength: number, masks: DecoderMasks): Value;
+}
+
+/** The graph inputs and build of a decoder call on tgt and memory (already checked). */
+function prepareDecoder(pass: DecoderPass, batchFirst: boolean, tgt: Tensor, memory: Tensor, options: DecoderForwardOptions): PreparedForward {
+  const masks = decoderMaskInputs(options);
+  const { layout, length } = sequenceLayout(tgt, batchFirst);
+  const memoryLength = sequenceLayout(memory, batchFirst).length;
+  const build = (g: Graph, [x, m, ...maskValues]: Value[]): ShapedValue[] =>
+    [{ value: pass.emit(g, x, m, layout, length, memoryLength, decoderMaskValues(masks, g, maskValues)), shape: tgt.shape }];
+  return { signature: `${describeInput(tgt)}|${describeInput(memory)}|${masks.signature()}`, inputs: [tgt, memory, ...masks.tensors], build };
 }
 
 export class TransformerDecoderLayer extends Module {
@@ -349,14 +369,9 @@ export class TransformerDecoderLayer extends Module {
       { attnMask: 'memory_mask', keyPaddingMask: 'memory_key_padding_mask' });
   }
 
-  private prepare(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions) {
+  private prepare(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions): PreparedForward {
     this.check(tgt, memory, options);
-    const masks = decoderMaskInputs(options);
-    const { layout, length } = sequenceLayout(tgt, this.config.batchFirst);
-    const memoryLength = sequenceLayout(memory, this.config.batchFirst).length;
-    const build = (g: Graph, [x, m, ...maskValues]: Value[]): ShapedValue[] =>
-      [{ value: this.emit(g, x, m, layout, length, memoryLength, decoderMaskValues(masks, g, maskValues)), shape: tgt.shape }];
-    return { signature: `${describeInput(tgt)}|${describeInput(memory)}|${masks.signature()}`, inputs: [tgt, memory, ...masks.tensors], build };
+    return prepareDecoder(this, this.config.batchFirst, tgt, memory, options);
   }
 
   forwardSync(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Tensor {
@@ -410,14 +425,9 @@ export class TransformerDecoder extends Module {
     this.first.check(tgt, memory, options);
   }
 
-  private prepare(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions) {
+  private prepare(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions): PreparedForward {
     this.check(tgt, memory, options);
-    const masks = decoderMaskInputs(options);
-    const { layout, length } = sequenceLayout(tgt, this.first.config.batchFirst);
-    const memoryLength = sequenceLayout(memory, this.first.config.batchFirst).length;
-    const build = (g: Graph, [x, m, ...maskValues]: Value[]): ShapedValue[] =>
-      [{ value: this.emit(g, x, m, layout, length, memoryLength, decoderMaskValues(masks, g, maskValues)), shape: tgt.shape }];
-    return { signature: `${describeInput(tgt)}|${describeInput(memory)}|${masks.signature()}`, inputs: [tgt, memory, ...masks.tensors], build };
+    return prepareDecoder(this, this.first.config.batchFirst, tgt, memory, options);
   }
 
   forwardSync(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Tensor {
