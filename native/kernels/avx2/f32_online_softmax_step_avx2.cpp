@@ -9,7 +9,6 @@
 // as 0; columns past ld are never touched.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 #include <cstddef>
 
@@ -109,13 +108,13 @@ void step_columns(const OnlineSoftmaxPanel& p, size_t c0, size_t valid, size_t i
 template <bool kMask, bool kPadding, bool kCausal>
 void step(const OnlineSoftmaxPanel& p) {
   for (size_t c0 = 0; c0 < p.ld; c0 += kLanes) {
-    const size_t in_row = std::min(kLanes, p.ld - c0);
+    const size_t in_row = p.ld - c0 < kLanes ? p.ld - c0 : kLanes;
     if (c0 >= p.queries) {
       const __m256i lanes = vtail_mask_avx2(in_row);
       for (size_t j = 0; j < p.keys; ++j) _mm256_maskstore_ps(p.scores + j * p.ld + c0, lanes, _mm256_setzero_ps());
       continue;
     }
-    step_columns<kMask, kPadding, kCausal>(p, c0, std::min(kLanes, p.queries - c0), in_row);
+    step_columns<kMask, kPadding, kCausal>(p, c0, p.queries - c0 < kLanes ? p.queries - c0 : kLanes, in_row);
   }
 }
 
