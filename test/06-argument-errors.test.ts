@@ -136,3 +136,31 @@ describe('binding argument checks', () => {
       'Expected y of length 3 but received a Float32Array of length 2');
   });
 });
+
+describe('sizes whose products would wrap around 64 bits are rejected, not run', () => {
+  test('gemm: a huge ldc', () => {
+    expectError(() => binding.gemm({ batch: 1, m: 4097, n: 1, k: 1, a: new Float32Array(1), aRowStride: 0, aColStride: 1,
+      b: new Float32Array(1), bRowStride: 1, bColStride: 1, c: new Float32Array(1), ldc: 2 ** 52, cBatchStride: 0 }),
+    RangeError, RANGE, 'args.m * args.ldc is too large');
+  });
+
+  test('plans: averageHeads and embedding sizes', () => {
+    expectError(() => binding.createPlan({
+      values: [{ type: 'float32', count: 0 }, { type: 'float32', count: 4096 }],
+      steps: [{ kind: 'averageHeads', inputs: [0], output: 1, batch: 4096, heads: 2 ** 52, size: 1 }], inputs: [0], outputs: [1],
+    }), RangeError, 'ERR_SIMDFORMER_INVALID_PLAN', /sizes do not match \[batch, heads, size\]/);
+    expectError(() => binding.createPlan({
+      values: [{ type: 'int64', count: 4096 }, { type: 'float32', count: 0 }],
+      steps: [{ kind: 'embedding', inputs: [0], output: 1, num: 4096, dim: 2 ** 52, table: binding.createParameter(new Float32Array(0)) }],
+      inputs: [0], outputs: [1],
+    }), RangeError, 'ERR_SIMDFORMER_INVALID_PLAN', /needs int64 indices and a \[num, dim\] table/);
+  });
+
+  test('attention: heads * headDim', () => {
+    const strides = { batchStride: 0, seqStride: 0 };
+    expectError(() => binding.attention({
+      batch: 1, heads: 4096, tgtLen: 1, srcLen: 1, headDim: 2 ** 52, vHeadDim: 1, q: new Float32Array(1), qStrides: strides,
+      k: new Float32Array(1), kStrides: strides, v: new Float32Array(1), vStrides: strides, out: new Float32Array(1), outStrides: strides, scale: 1,
+    }), RangeError, RANGE, 'args.heads * args.headDim is too large');
+  });
+});

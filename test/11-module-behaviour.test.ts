@@ -122,3 +122,14 @@ test('loadStateDict with assign takes the given tensors, without it copies them'
   expect(linear.weight).toBe(weights.get('weight'));
   expect(linear.bias).toBe(weights.get('bias'));
 });
+
+test('changing a tensor loaded with assign and loading it again reaches the next forward', () => {
+  const linear = new nn.Linear(2, 2, { bias: false });
+  const weight = tensor([[1, 0], [0, 1]]);
+  linear.loadStateDict(new Map([['weight', weight]]), { assign: true });
+  const x = tensor([[1, 2]]);
+  expect(Array.from(linear.forwardSync(x).data as Float32Array)).toEqual([1, 2]);
+  (weight.data as Float32Array).set([2, 0, 0, 2]);
+  linear.loadStateDict(new Map([['weight', weight]]), { assign: true });
+  expect(Array.from(linear.forwardSync(x).data as Float32Array)).toEqual([2, 4]);
+});

@@ -11,6 +11,7 @@ import type { ActivationName, PackedB, Parameter, Plan, PlanStep, PlanValue } fr
 import { binding } from '../binding';
 import { invalidType } from '../errors';
 import { Tensor } from '../tensor';
+import { cachedHandle } from './handles';
 import { currentWeightsVersion } from './module';
 
 export interface Value {
@@ -25,17 +26,6 @@ export interface ShapedValue {
 }
 
 type StepSpec = PlanStep extends infer S ? (S extends PlanStep ? Omit<S, 'inputs' | 'output'> : never) : never;
-
-// Native copies of weights, made once per tensor (and slice) and shared by every plan that uses them.
-const nativeHandles = new WeakMap<Tensor, Map<string, PackedB | Parameter>>();
-
-function cachedHandle<H extends PackedB | Parameter>(tensor: Tensor, key: string, make: () => H): H {
-  let handles = nativeHandles.get(tensor);
-  if (handles === undefined) nativeHandles.set(tensor, (handles = new Map()));
-  let handle = handles.get(key) as H | undefined;
-  if (handle === undefined) handles.set(key, (handle = make()));
-  return handle;
-}
 
 /**
  * Rows [first, first + rows) of a PyTorch Linear weight [out, in], packed as

@@ -4,6 +4,7 @@
  */
 import { invalidType, shapeError, SimdformerError } from '../errors';
 import { Tensor } from '../tensor';
+import { forgetNativeHandles } from './handles';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 
@@ -71,11 +72,13 @@ export abstract class Module {
 
   /** Registers (or replaces) a parameter under PyTorch's name; null keeps the slot empty, like PyTorch's None. */
   protected registerParameter(name: string, value: Slot): void {
+    if (value instanceof Tensor) forgetNativeHandles(value);
     this.parameters.set(name, value);
     weightsVersion++;
   }
 
   protected registerBuffer(name: string, value: Slot): void {
+    if (value instanceof Tensor) forgetNativeHandles(value);
     this.buffers.set(name, value);
     weightsVersion++;
   }

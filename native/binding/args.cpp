@@ -76,6 +76,11 @@ Napi::Object to_object(Napi::Env env, const std::string& name, const Napi::Value
   return value.As<Napi::Object>();
 }
 
+size_t checked_product(Napi::Env env, const std::string& what, size_t a, size_t b) {
+  if (static_cast<unsigned __int128>(a) * b > kMaxSafeInteger) throw range_error(env, what + " is too large");
+  return a * b;
+}
+
 void check_reach(Napi::Env env, const std::string& name, size_t length, size_t offset, size_t rows,
                  size_t row_stride, size_t cols, size_t col_stride) {
   if (rows == 0 || cols == 0) return;

@@ -34,6 +34,10 @@ const KernelTable& to_kernels(Napi::Env env, const std::string& name, const Napi
 Activation to_activation(Napi::Env env, const std::string& name, const Napi::Value& value);
 Napi::Object to_object(Napi::Env env, const std::string& name, const Napi::Value& value);
 
+// a * b, or a RangeError naming `what` when it exceeds 2^53 - 1 (sizes from
+// JavaScript must not wrap around in size_t arithmetic).
+size_t checked_product(Napi::Env env, const std::string& what, size_t a, size_t b);
+
 // Throws a RangeError unless every element of a rows x cols strided view
 // starting at `offset` lies inside an array of `length` elements.
 void check_reach(Napi::Env env, const std::string& name, size_t length, size_t offset, size_t rows,

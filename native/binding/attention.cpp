@@ -71,10 +71,12 @@ Napi::Value attention_method(const Napi::CallbackInfo& info) {
       throw range_error(env, "args.batch * args.heads * args.tgtLen * args.srcLen is too large");
     }
 
-    const SequenceArg q = to_sequence_arg(env, args, "q", N, L, H * problem.head_dim);
-    const SequenceArg k = to_sequence_arg(env, args, "k", N, S, H * problem.head_dim);
-    const SequenceArg v = to_sequence_arg(env, args, "v", N, S, H * problem.v_head_dim);
-    const SequenceArg out = to_sequence_arg(env, args, "out", N, L, H * problem.v_head_dim);
+    const size_t qk_width = checked_product(env, "args.heads * args.headDim", H, problem.head_dim);
+    const size_t v_width = checked_product(env, "args.heads * args.vHeadDim", H, problem.v_head_dim);
+    const SequenceArg q = to_sequence_arg(env, args, "q", N, L, qk_width);
+    const SequenceArg k = to_sequence_arg(env, args, "k", N, S, qk_width);
+    const SequenceArg v = to_sequence_arg(env, args, "v", N, S, v_width);
+    const SequenceArg out = to_sequence_arg(env, args, "out", N, L, v_width);
     problem.q = SequenceView{q.array.data, q.batch_stride, q.seq_stride};
     problem.k = SequenceView{k.array.data, k.batch_stride, k.seq_stride};
     problem.v = SequenceView{v.array.data, v.batch_stride, v.seq_stride};

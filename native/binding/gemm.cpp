@@ -74,8 +74,11 @@ Napi::Value gemm_method(const Napi::CallbackInfo& info) {
 
     const FloatArray c = to_float32(env, "args.c", args.Get("c"));
     problem.ldc = to_size(env, "args.ldc", args.Get("ldc"), n);
-    problem.c_batch_stride = to_size(env, "args.cBatchStride", args.Get("cBatchStride"), batch > 1 ? m * problem.ldc : 0);
-    check_reach(env, "args.c", c.length, 0, batch, problem.c_batch_stride, (m - 1) * problem.ldc + n, 1);
+    // C[b](i, j) at b * cBatchStride + i * ldc + j; m * ldc is checked first so
+    // that the last element of one batch entry, (m - 1) * ldc + n - 1, cannot wrap.
+    const size_t c_span = checked_product(env, "args.m * args.ldc", m, problem.ldc);
+    problem.c_batch_stride = to_size(env, "args.cBatchStride", args.Get("cBatchStride"), batch > 1 ? c_span : 0);
+    check_reach(env, "args.c", c.length, c_span - problem.ldc + n - 1, batch, problem.c_batch_stride, 1, 0);
     problem.c = c.data;
 
     const FloatArray bias = to_optional_float32(env, "args.bias", args.Get("bias"));

@@ -40,8 +40,9 @@ Napi::Value create_parameter_method(const Napi::CallbackInfo& info) {
     const FloatArray data = to_float32(env, "data", info[0]);
     // Counted in native_bytes() for as long as any plan or handle holds it.
     const int64_t bytes = static_cast<int64_t>(data.length * sizeof(float));
+    auto* values = new std::vector<float>(data.data, data.data + data.length);
     add_native_bytes(bytes);
-    Parameter copy(new std::vector<float>(data.data, data.data + data.length), [bytes](const std::vector<float>* p) {
+    Parameter copy(values, [bytes](const std::vector<float>* p) {
       add_native_bytes(-bytes);
       delete p;
     });

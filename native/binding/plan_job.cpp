@@ -137,8 +137,14 @@ Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& pla
     std::lock_guard<std::mutex> lock(link->mutex);
     link->jobs.insert(job.get());
   }
+  try {
+    executor().submit(job);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(link->mutex);
+    link->jobs.erase(job.get());
+    throw;
+  }
   if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
-  executor().submit(job);
   return promise_object;
 }
 

@@ -16,10 +16,6 @@ void check_length(Napi::Env env, const std::string& name, const FloatArray& arra
   }
 }
 
-size_t checked_product(Napi::Env env, const std::string& what, size_t a, size_t b) {
-  if (a != 0 && b > kMaxSafeInteger / a) throw range_error(env, what + " is too large");
-  return a * b;
-}
 
 }  // namespace
 

@@ -98,13 +98,17 @@ void assign_offsets(const std::vector<ValueSpec>& values, const std::vector<Step
   }
 }
 
+// Sizes come from JavaScript (each up to 2^53): every product in check() is
+// taken in 128 bits so that none can wrap and pass a check it should fail.
+using Wide = unsigned __int128;
+
+Wide wide(size_t x) { return static_cast<Wide>(x); }
+
 // True if the last element of a strided [outer, rows, width] view lies inside `count`.
 bool view_fits(size_t count, size_t offset, size_t outer, size_t outer_stride, size_t rows, size_t row_stride,
-               size_t width) {
+               Wide width) {
   if (outer == 0 || rows == 0 || width == 0) return true;
-  const unsigned __int128 last = static_cast<unsigned __int128>(offset) +
-                                 static_cast<unsigned __int128>(outer - 1) * outer_stride +
-                                 static_cast<unsigned __int128>(rows - 1) * row_stride + (width - 1);
+  const Wide last = wide(offset) + wide(outer - 1) * outer_stride + wide(rows - 1) * row_stride + (width - 1);
   return last < count;
 }
 
@@ -118,6 +122,9 @@ Plan::Plan(std::vector<ValueSpec> values, std::vector<Step> steps, std::vector<s
 
 std::string Plan::check() const {
   const size_t count = values_.size();
+  Wide total = 0;
+  for (const ValueSpec& value : values_) total += value.count;
+  if (total >= (wide(1) << 53)) return "the plan's values hold more than 2^53 elements";
   std::vector<bool> written(count, false);
   for (size_t id : inputs_) {
     if (id >= count) return "input value " + std::to_string(id) + " does not exist";
@@ -150,7 +157,7 @@ std::string Plan::check() const {
       case StepKind::kLinear: {
         if (!step.weight || !is_float(x)) return size_error("needs a float input and a packed weight");
         const size_t k = step.weight->packed.k(), n = step.weight->packed.n();
-        if (values_[x].count % k != 0 || out_count != values_[x].count / k * n) {
+        if (values_[x].count % k != 0 || out_count != wide(values_[x].count / k) * n) {
           return size_error("input of " + std::to_string(values_[x].count) + " elements and output of " +
                             std::to_string(out_count) + " do not fit a [" + std::to_string(n) + ", " +
                             std::to_string(k) + "] weight");
@@ -171,9 +178,9 @@ std::string Plan::check() const {
       case StepKind::kAdd: {
         const size_t b = input(1), outer = step.dims[0], mid = step.dims[1], inner = step.dims[2];
         if (b == kNone || !is_float(x) || !is_float(b)) return size_error("needs two float inputs");
-        const unsigned __int128 total = static_cast<unsigned __int128>(outer) * mid * inner;
+        const Wide total = wide(outer) * mid * inner;
         if (total != values_[x].count || total != out_count ||
-            static_cast<unsigned __int128>(outer) * inner != values_[b].count) {
+            wide(outer) * inner != values_[b].count) {
           return size_error("sizes do not match [outer, mid, inner] = [" + std::to_string(outer) + ", " +
                             std::to_string(mid) + ", " + std::to_string(inner) + "]");
         }
@@ -191,34 +198,35 @@ std::string Plan::check() const {
         if (a.heads == 0 || a.head_dim == 0 || a.v_head_dim == 0 || a.src_len == 0) {
           return size_error("heads, head sizes and source length must be positive");
         }
-        const size_t width_q = a.heads * a.head_dim, width_v = a.heads * a.v_head_dim;
+        const Wide width_q = wide(a.heads) * a.head_dim, width_v = wide(a.heads) * a.v_head_dim;
         if (!view_fits(values_[q].count, 0, a.batch, a.q.batch_stride, a.tgt_len, a.q.seq_stride, width_q) ||
             !view_fits(values_[k].count, 0, a.batch, a.k.batch_stride, a.src_len, a.k.seq_stride, width_q) ||
             !view_fits(values_[v].count, 0, a.batch, a.v.batch_stride, a.src_len, a.v.seq_stride, width_v) ||
             !view_fits(out_count, 0, a.batch, a.out_batch_stride, a.tgt_len, a.out_seq_stride, width_v)) {
           return size_error("q, k, v or output too small for the attention geometry");
         }
-        const size_t scores = a.tgt_len * a.src_len;
-        if (mask != kNone && (!is_float(mask) || values_[mask].count != (a.attn_mask_per_head ? a.batch * a.heads * scores : scores))) {
+        const Wide scores = wide(a.tgt_len) * a.src_len;
+        if (mask != kNone && (!is_float(mask) || values_[mask].count != (a.attn_mask_per_head ? wide(a.batch) * a.heads * scores : scores))) {
           return size_error("attention mask has the wrong size");
         }
-        if (padding != kNone && (!is_float(padding) || values_[padding].count != a.batch * a.src_len)) {
+        if (padding != kNone && (!is_float(padding) || values_[padding].count != wide(a.batch) * a.src_len)) {
           return size_error("key padding mask has the wrong size");
         }
-        if (step.output2 != kNone && values_[step.output2].count != a.batch * a.heads * scores) {
+        if (step.output2 != kNone && values_[step.output2].count != wide(a.batch) * a.heads * scores) {
           return size_error("attention weights have the wrong size");
         }
         break;
       }
       case StepKind::kAverageHeads:
-        if (!is_float(x) || values_[x].count != step.dims[0] * step.dims[1] * step.dims[2] ||
-            out_count != step.dims[0] * step.dims[2] || step.dims[1] == 0) {
+        if (!is_float(x) || values_[x].count != wide(step.dims[0]) * step.dims[1] * step.dims[2] ||
+            out_count != wide(step.dims[0]) * step.dims[2] || step.dims[1] == 0) {
           return size_error("sizes do not match [batch, heads, size]");
         }
         break;
       case StepKind::kAppendRow: {
         const size_t outer = step.dims[0], rows = step.dims[1], width = step.dims[2];
-        if (!is_float(x) || values_[x].count != outer * rows * width || out_count != outer * (rows + 1) * width) {
+        if (!is_float(x) || values_[x].count != wide(outer) * rows * width ||
+            out_count != wide(outer) * (wide(rows) + 1) * width) {
           return size_error("sizes do not match [outer, rows, width]");
         }
         if (step.param0 && (step.param0->empty() || width % step.param0->size() != 0)) {
@@ -227,14 +235,14 @@ std::string Plan::check() const {
         break;
       }
       case StepKind::kPadColumn:
-        if (!is_float(x) || values_[x].count != step.dims[0] * step.dims[1] ||
-            out_count != step.dims[0] * (step.dims[1] + 1)) {
+        if (!is_float(x) || values_[x].count != wide(step.dims[0]) * step.dims[1] ||
+            out_count != wide(step.dims[0]) * (wide(step.dims[1]) + 1)) {
           return size_error("sizes do not match [rows, cols]");
         }
         break;
       case StepKind::kEmbedding:
         if (values_[x].type != ValueType::kInt64 || !step.param0 || step.dims[1] == 0 ||
-            step.param0->size() != step.dims[0] * step.dims[1] || out_count != values_[x].count * step.dims[1]) {
+            step.param0->size() != wide(step.dims[0]) * step.dims[1] || out_count != wide(values_[x].count) * step.dims[1]) {
           return size_error("needs int64 indices and a [num, dim] table");
         }
         break;

@@ -5,7 +5,9 @@
 #include "rowops.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace simdformer {
@@ -67,16 +69,23 @@ void softmax(const KernelTable& kernels, size_t outer, size_t n, size_t inner, c
   }
 
   // x, y: [outer, n, inner]; a unit is kGatherColumns neighbouring columns
-  // i0.. of one o, transposed into per-thread scratch [columns][n], run in
+  // i0.. of one o, transposed into this thread's scratch [columns][n], run in
   // place there, and transposed back. No mask here (rowops.h allows one only
-  // with inner == 1). Scratch slots are counted by num_threads() before
-  // parallel_for: a set_num_threads from another thread in between could
-  // raise `thread` past them (the pool does not expose the count it ran with).
+  // with inner == 1). Scratch is thread_local, so a pool resized meanwhile
+  // cannot make a thread index past it; a failed allocation is rethrown after
+  // the region, since tasks must not throw.
   const size_t blocks_per_outer = (inner + kGatherColumns - 1) / kGatherColumns;
   const size_t scratch_floats = kGatherColumns * n;
-  std::vector<float> scratch(pool.num_threads() * scratch_floats);
-  for_each_range(outer * blocks_per_outer, scratch_floats, pool, [&](size_t first, size_t last, size_t thread) {
-    float* rows = scratch.data() + thread * scratch_floats;
+  std::atomic<bool> out_of_memory{false};
+  for_each_range(outer * blocks_per_outer, scratch_floats, pool, [&](size_t first, size_t last, size_t) {
+    thread_local std::vector<float> scratch;
+    try {
+      if (scratch.size() < scratch_floats) scratch.resize(scratch_floats);
+    } catch (const std::bad_alloc&) {
+      out_of_memory.store(true);
+      return;
+    }
+    float* rows = scratch.data();
     for (size_t unit = first; unit < last; ++unit) {
       const size_t o = unit / blocks_per_outer;
       const size_t i0 = (unit % blocks_per_outer) * kGatherColumns;
@@ -92,6 +101,7 @@ void softmax(const KernelTable& kernels, size_t outer, size_t n, size_t inner, c
       }
     }
   });
+  if (out_of_memory.load()) throw std::bad_alloc();
 }
 
 void layer_norm(const KernelTable& kernels, size_t rows, size_t n, const float* x, float eps, const float* weight,
