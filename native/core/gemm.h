@@ -44,8 +44,10 @@ class PackedB {
   friend PackedB pack_b(const GemmConfig&, size_t, size_t, StridedMatrix);
   size_t k_ = 0, n_ = 0, size_ = 0;
   const GemmConfig* config_ = nullptr;
-  // 64-byte aligned (aligned operator new[]), so the deleter must match it.
+  // Aligned operator new[] (64 bytes, or 2 MiB for huge-page buffers: the
+  // alignment follows from count), so the deleter must match it.
   struct AlignedDelete {
+    size_t count;  // floats allocated
     void operator()(float* data) const;
   };
   std::unique_ptr<float[], AlignedDelete> data_;
