@@ -16,6 +16,7 @@
 // beyond the factor 2 of headroom.
 import { binding } from '../lib/binding';
 import type { ActivationName, GemmArgs, IsaName } from '../binding';
+import { random, uniform } from './helpers';
 
 const REPORT = process.env.GEMM_REPORT === '1';
 const isas = binding.info().availableIsas;
@@ -23,23 +24,7 @@ const simdIsas = isas.filter((isa) => isa !== 'ref');
 const initialThreads = binding.info().numThreads;
 const U = 2 ** -24;
 
-// mulberry32: a small seeded generator, so failures reproduce.
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function uniform(rng: () => number, count: number): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; ++i) out[i] = 2 * rng() - 1;
-  return out;
-}
 
 /** erf in double: Maclaurin series below 3, erfc's continued fraction (Lentz) above. */
 function erf64(x: number): number {

@@ -16,29 +16,14 @@
 //   ReLU        exact, including -0 and NaN.
 import { binding } from '../lib/binding';
 import type { IsaName } from '../binding';
+import { random, uniform } from './helpers';
 
 const REPORT = process.env.ROWOPS_REPORT === '1';
 const SIZES = [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 257, 1000, 4096];
 const isas = binding.info().availableIsas;
 const simdIsas = isas.filter((isa) => isa !== 'ref');
 
-// mulberry32: a small seeded generator, so failures reproduce.
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function uniform(rng: () => number, count: number, low: number, high: number): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; ++i) out[i] = low + (high - low) * rng();
-  return out;
-}
 
 // Largest errors per label, printed at the end with ROWOPS_REPORT=1.
 const worst = new Map<string, { abs: number; rel: number }>();

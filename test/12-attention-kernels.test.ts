@@ -13,29 +13,13 @@
 import { binding } from '../lib/binding';
 import { nn, tensor, randn } from '../lib';
 import type { AttentionArgs, IsaName, PlanStep } from '../binding';
-import { expectError } from './helpers';
+import { expectError, random, uniform } from './helpers';
 
 const REPORT = process.env.ATTENTION_REPORT === '1';
 const isas = binding.info().availableIsas;
 const RTOL = 1e-5;
 
-// mulberry32: a small seeded generator, so failures reproduce.
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
-function uniform(rng: () => number, count: number, low: number, high: number): Float32Array {
-  const out = new Float32Array(count);
-  for (let i = 0; i < count; ++i) out[i] = low + (high - low) * rng();
-  return out;
-}
 
 type MaskKind = 'none' | '2d' | '3d';
 

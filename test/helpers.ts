@@ -3,6 +3,7 @@
 // the addon loads, so tests of that need their own process).
 import { spawnSync } from 'child_process';
 import * as path from 'path';
+import { Generator } from '../lib/tensor';
 
 export const root = path.resolve(__dirname, '..');
 
@@ -38,4 +39,17 @@ export function expectError(fn: () => unknown, type: new (...args: never[]) => E
   expect((thrown as { code?: string }).code).toBe(code);
   if (typeof message === 'string') expect((thrown as Error).message).toBe(message);
   else expect((thrown as Error).message).toMatch(message);
+}
+
+/** A seeded uniform [0, 1) source (the library's Generator), so a failing case reproduces. */
+export function random(seed: number): () => number {
+  const generator = new Generator(seed);
+  return () => generator.nextFloat();
+}
+
+/** count floats uniform in [low, high). */
+export function uniform(rng: () => number, count: number, low = -1, high = 1): Float32Array {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; ++i) out[i] = low + (high - low) * rng();
+  return out;
 }
