@@ -7,7 +7,7 @@
 import { dtypeError, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, ShapedValue, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, PreparedForward, ShapedValue, Value } from './graph';
 import { filled, lazy, xavierUniform } from './init';
 import { Linear } from './basic';
 import { Module } from './module';
@@ -230,7 +230,7 @@ export class MultiheadAttention extends Module {
     return { q, k, v, kpm, mask, batched, batchFirst, L, N, S, E };
   }
 
-  private prepare(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions) {
+  private prepare(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions): PreparedForward {
     const c = this.checkCall(query, key, value, options);
     const needWeights = checkBoolean('options.needWeights', options.needWeights, true);
     const average = checkBoolean('options.averageAttnWeights', options.averageAttnWeights, true);
@@ -258,14 +258,12 @@ export class MultiheadAttention extends Module {
 
   /** Returns [attnOutput, attnWeights | null], shapes as PyTorch's. */
   forwardSync(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): [Tensor, Tensor | null] {
-    const { signature, inputs, build } = this.prepare(query, key, value, options);
-    const [output, weights] = this.runner.runSync(signature, inputs, build, false);
+    const [output, weights] = this.runner.runSync(this.prepare(query, key, value, options), false);
     return [output, weights ?? null];
   }
 
   async forward(query: Tensor, key: Tensor, value: Tensor, options: MultiheadAttentionForwardOptions = {}): Promise<[Tensor, Tensor | null]> {
-    const { signature, inputs, build } = this.prepare(query, key, value, options);
-    const [output, weights] = await this.runner.run(signature, inputs, build, false, options.signal);
+    const [output, weights] = await this.runner.run(this.prepare(query, key, value, options), false, options.signal);
     return [output, weights ?? null];
   }
 

@@ -5,7 +5,7 @@
 import { dtypeError, invalidType, invalidValue, shapeError } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, PreparedForward, Value } from './graph';
 import { filled, lazy, normal, uniform } from './init';
 import { LazyTensor, Module } from './module';
 import type { ActivationName } from '../../binding';
@@ -53,19 +53,18 @@ export class Linear extends Module {
     return x;
   }
 
-  private build(x: Tensor) {
+  private prepare(input: unknown): PreparedForward {
+    const x = this.check(input);
     const shape = [...x.shape.slice(0, -1), this.outFeatures];
-    return [`${describeInput(x)}`, [x], (g: Graph, [v]: Value[]) => [{ value: this.emit(g, v), shape }]] as const;
+    return { signature: describeInput(x), inputs: [x], build: (g, [v]) => [{ value: this.emit(g, v), shape }] };
   }
 
   forwardSync(input: Tensor): Tensor {
-    const [signature, inputs, build] = this.build(this.check(input));
-    return this.runner.runSync(signature, inputs, build, false)[0];
+    return this.runner.runSync(this.prepare(input), false)[0];
   }
 
   async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
-    const [signature, inputs, build] = this.build(this.check(input));
-    return (await this.runner.run(signature, inputs, build, false, options.signal))[0];
+    return (await this.runner.run(this.prepare(input), false, options.signal))[0];
   }
 
   clone(): Linear {
@@ -124,14 +123,17 @@ export class LayerNorm extends Module {
     return x;
   }
 
-  forwardSync(input: Tensor): Tensor {
+  private prepare(input: unknown): PreparedForward {
     const x = this.check(input);
-    return this.runner.runSync(describeInput(x), [x], (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }], false)[0];
+    return { signature: describeInput(x), inputs: [x], build: (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }] };
+  }
+
+  forwardSync(input: Tensor): Tensor {
+    return this.runner.runSync(this.prepare(input), false)[0];
   }
 
   async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
-    const x = this.check(input);
-    return (await this.runner.run(describeInput(x), [x], (g, [v]) => [{ value: this.emit(g, v), shape: x.shape }], false, options.signal))[0];
+    return (await this.runner.run(this.prepare(input), false, options.signal))[0];
   }
 
   clone(): LayerNorm {
@@ -206,19 +208,21 @@ export class Embedding extends Module {
     return indices;
   }
 
-  private build(indices: Tensor) {
+  private prepare(input: unknown): PreparedForward {
+    const indices = this.check(input);
     const shape = [...indices.shape, this.embeddingDim];
-    return (g: Graph, [v]: Value[]) => [{ value: g.embedding(v, this.numEmbeddings, this.embeddingDim, nativeParameter(this.weight)), shape }];
+    return {
+      signature: describeInput(indices), inputs: [indices],
+      build: (g, [v]) => [{ value: g.embedding(v, this.numEmbeddings, this.embeddingDim, nativeParameter(this.weight)), shape }],
+    };
   }
 
   forwardSync(input: Tensor): Tensor {
-    const indices = this.check(input);
-    return this.runner.runSync(describeInput(indices), [indices], this.build(indices), false)[0];
+    return this.runner.runSync(this.prepare(input), false)[0];
   }
 
   async forward(input: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
-    const indices = this.check(input);
-    return (await this.runner.run(describeInput(indices), [indices], this.build(indices), false, options.signal))[0];
+    return (await this.runner.run(this.prepare(input), false, options.signal))[0];
   }
 
   clone(): Embedding {
@@ -270,7 +274,7 @@ export class PositionalEncoding extends Module {
     return this.buffer('pe')!;
   }
 
-  private prepare(input: unknown) {
+  private prepare(input: unknown): PreparedForward {
     const x = checkFloatTensor('x', input);
     if (x.ndim !== 3 || x.shape[2] !== this.dModel) {
       throw shapeError(`Expected x of shape [seq_len, batch, ${this.dModel}] but got ${shapeString(x.shape)}`);
@@ -281,17 +285,15 @@ export class PositionalEncoding extends Module {
     }
     const pe = new Tensor((this.pe.data as Float32Array).subarray(0, seqLen * this.dModel), [seqLen, 1, this.dModel]);
     const build = (g: Graph, [xv, pv]: Value[]) => [{ value: g.add(xv, pv, seqLen, batch, this.dModel), shape: x.shape }];
-    return [describeInput(x), [x, pe], build] as const;
+    return { signature: describeInput(x), inputs: [x, pe], build };
   }
 
   forwardSync(x: Tensor): Tensor {
-    const [signature, inputs, build] = this.prepare(x);
-    return this.runner.runSync(signature, inputs, build, false)[0];
+    return this.runner.runSync(this.prepare(x), false)[0];
   }
 
   async forward(x: Tensor, options: ForwardOptions = {}): Promise<Tensor> {
-    const [signature, inputs, build] = this.prepare(x);
-    return (await this.runner.run(signature, inputs, build, false, options.signal))[0];
+    return (await this.runner.run(this.prepare(x), false, options.signal))[0];
   }
 
   clone(): PositionalEncoding {

@@ -227,7 +227,7 @@ export class ForwardRunner {
     return entry;
   }
 
-  runSync(signature: string, inputs: readonly Tensor[], build: Build, eager: boolean): Tensor[] {
+  runSync({ signature, inputs, build }: PreparedForward, eager: boolean): Tensor[] {
     if (eager) {
       const graph = new EagerGraph();
       const outputs = build(graph, inputs.map((t) => graph.input(t)));
@@ -242,10 +242,11 @@ export class ForwardRunner {
    * AbortError: before the call, with no work done; while queued or running,
    * at the next step.
    */
-  async run(signature: string, inputs: readonly Tensor[], build: Build, eager: boolean, signal?: AbortSignal): Promise<Tensor[]> {
+  async run(call: PreparedForward, eager: boolean, signal?: AbortSignal): Promise<Tensor[]> {
+    const { signature, inputs, build } = call;
     checkSignal(signal);
     if (signal?.aborted) throw abortError(signal);
-    if (eager) return this.runSync(signature, inputs, build, eager);
+    if (eager) return this.runSync(call, eager);
     const { plan, shapes } = this.planFor(signature, inputs, build);
     const pending = plan.runAsync(inputs.map((t) => t.data));
     const cancel = () => pending.cancel();

@@ -182,13 +182,11 @@ export class TransformerEncoderLayer extends Module {
   }
 
   forwardSync(src: Tensor, options: EncoderLayerForwardOptions = {}): Tensor {
-    const { signature, inputs, build } = this.prepare(src, options);
-    return this.runner.runSync(signature, inputs, build, this.usesJavaScriptActivation)[0];
+    return this.runner.runSync(this.prepare(src, options), this.usesJavaScriptActivation)[0];
   }
 
   async forward(src: Tensor, options: EncoderLayerForwardOptions = {}): Promise<Tensor> {
-    const { signature, inputs, build } = this.prepare(src, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
+    return (await this.runner.run(this.prepare(src, options), this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerEncoderLayer {
@@ -253,13 +251,11 @@ export class TransformerEncoder extends Module {
   }
 
   forwardSync(src: Tensor, options: EncoderForwardOptions = {}): Tensor {
-    const { signature, inputs, build } = this.prepare(src, options);
-    return this.runner.runSync(signature, inputs, build, this.usesJavaScriptActivation)[0];
+    return this.runner.runSync(this.prepare(src, options), this.usesJavaScriptActivation)[0];
   }
 
   async forward(src: Tensor, options: EncoderForwardOptions = {}): Promise<Tensor> {
-    const { signature, inputs, build } = this.prepare(src, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
+    return (await this.runner.run(this.prepare(src, options), this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerEncoder {
@@ -375,13 +371,11 @@ export class TransformerDecoderLayer extends Module {
   }
 
   forwardSync(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Tensor {
-    const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return this.runner.runSync(signature, inputs, build, this.usesJavaScriptActivation)[0];
+    return this.runner.runSync(this.prepare(tgt, memory, options), this.usesJavaScriptActivation)[0];
   }
 
   async forward(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Promise<Tensor> {
-    const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
+    return (await this.runner.run(this.prepare(tgt, memory, options), this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerDecoderLayer {
@@ -431,13 +425,11 @@ export class TransformerDecoder extends Module {
   }
 
   forwardSync(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Tensor {
-    const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return this.runner.runSync(signature, inputs, build, this.usesJavaScriptActivation)[0];
+    return this.runner.runSync(this.prepare(tgt, memory, options), this.usesJavaScriptActivation)[0];
   }
 
   async forward(tgt: Tensor, memory: Tensor, options: DecoderForwardOptions = {}): Promise<Tensor> {
-    const { signature, inputs, build } = this.prepare(tgt, memory, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
+    return (await this.runner.run(this.prepare(tgt, memory, options), this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): TransformerDecoder {
@@ -546,13 +538,11 @@ export class Transformer extends Module {
   }
 
   forwardSync(src: Tensor, tgt: Tensor, options: TransformerForwardOptions = {}): Tensor {
-    const { signature, inputs, build } = this.prepare(src, tgt, options);
-    return this.runner.runSync(signature, inputs, build, this.usesJavaScriptActivation)[0];
+    return this.runner.runSync(this.prepare(src, tgt, options), this.usesJavaScriptActivation)[0];
   }
 
   async forward(src: Tensor, tgt: Tensor, options: TransformerForwardOptions = {}): Promise<Tensor> {
-    const { signature, inputs, build } = this.prepare(src, tgt, options);
-    return (await this.runner.run(signature, inputs, build, this.usesJavaScriptActivation, options.signal))[0];
+    return (await this.runner.run(this.prepare(src, tgt, options), this.usesJavaScriptActivation, options.signal))[0];
   }
 
   clone(): Transformer {
