@@ -24,6 +24,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { binding } from '../lib/binding';
 import type { AttentionArgs, IsaName, Plan } from '../binding';
+import { median, random, seconds } from './stats';
 
 const BATCH = 8;
 const HEADS = 8;
@@ -49,28 +50,6 @@ function parseArgs(argv: string[]): Options {
   }
   if (!binding.info().availableIsas.includes(options.isa)) throw new Error(`ISA ${options.isa} is not available here`);
   return options;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function seconds(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e9;
-}
-
-function random(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let state = seed;
-  for (let i = 0; i < count; ++i) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = 2 * (state / 4294967296) - 1;
-  }
-  return out;
 }
 
 /**

@@ -13,6 +13,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import { binding } from '../lib/binding';
 import type { IsaName, PackedB } from '../binding';
+import { median, random, seconds } from './stats';
 
 interface Shape {
   m: number;
@@ -56,18 +57,6 @@ function parseArgs(argv: string[]): Options {
     }
   }
   return options;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function seconds(fn: () => void): number {
-  const start = process.hrtime.bigint();
-  fn();
-  return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
 /**
@@ -123,16 +112,6 @@ interface Result {
   percentOfAdjacentPeak: number;
   samples: number[];
   adjacentPeaks: number[];
-}
-
-function random(count: number, seed: number): Float32Array {
-  const out = new Float32Array(count);
-  let state = seed;
-  for (let i = 0; i < count; ++i) {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    out[i] = state / 4294967296 - 0.5;
-  }
-  return out;
 }
 
 /**

@@ -43,3 +43,21 @@ export function maxAbsDiff(a: Float32Array, b: Float32Array, include: (index: nu
   }
   return worst;
 }
+
+/** Wall-clock seconds one call of fn takes. */
+export function seconds(fn: () => void): number {
+  const start = process.hrtime.bigint();
+  fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** count floats in [-1, 1) from a seeded linear congruential generator (benchmark inputs; values do not matter). */
+export function random(count: number, seed: number): Float32Array {
+  const out = new Float32Array(count);
+  let state = seed;
+  for (let i = 0; i < count; ++i) {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    out[i] = 2 * (state / 4294967296) - 1;
+  }
+  return out;
+}
