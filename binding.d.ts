@@ -4,7 +4,11 @@
 // arguments and throws TypeError / RangeError with a `code`; none can crash
 // the process on bad input. Buffers are used synchronously, in place.
 
-export type IsaName = 'ref' | 'avx2' | 'avx512' | 'neon';
+/**
+ * 'amx': the AVX-512 table with GEMM on the matrix unit (AMX-BF16), each
+ * float split into three bfloat16 parts so results keep float32 accuracy.
+ */
+export type IsaName = 'ref' | 'avx2' | 'avx512' | 'amx' | 'neon';
 export type ActivationName = 'none' | 'relu' | 'gelu';
 
 export interface NativeInfo {
@@ -18,7 +22,10 @@ export interface NativeInfo {
   numThreads: number;
 }
 
-/** Shape and block sizes of one ISA's GEMM micro-kernel. */
+/**
+ * Shape and block sizes of one ISA's GEMM micro-kernel (for 'amx', the
+ * 32 x 32 block of the tile kernel; mc is 0 there: a task splits all its rows).
+ */
 export interface GemmKernelInfo {
   name: string;
   mr: number;

@@ -24,7 +24,9 @@ describe('info()', () => {
     // The kernel lists a flag only when the OS supports its register state too.
     const avx2 = flags.has('avx2') && flags.has('fma');
     const avx512 = avx2 && ['avx512f', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.has(f));
-    const expected = ['ref', ...(avx2 ? ['avx2'] : []), ...(avx512 ? ['avx512'] : [])];
+    // AMX also needs the process's tile permission (Linux 5.16+), which a kernel listing amx_tile grants.
+    const amx = avx512 && ['avx512_bf16', 'amx_tile', 'amx_bf16'].every((f) => flags.has(f));
+    const expected = ['ref', ...(avx2 ? ['avx2'] : []), ...(avx512 ? ['avx512'] : []), ...(amx ? ['amx'] : [])];
     expect(info().availableIsas).toEqual(expected);
   });
 });
@@ -40,11 +42,11 @@ describe('SIMDFORMER_ISA', () => {
     const run = runNode(`try { ${loadBinding} } catch (e) { console.log(e.constructor.name, e.code, e.message) }`,
       { SIMDFORMER_ISA: 'sse9' });
     expect(run.stdout.trim()).toBe(
-      "RangeError ERR_SIMDFORMER_UNSUPPORTED_ISA SIMDFORMER_ISA must be one of ref, avx2, avx512, neon but got 'sse9'");
+      "RangeError ERR_SIMDFORMER_UNSUPPORTED_ISA SIMDFORMER_ISA must be one of ref, avx2, avx512, amx, neon but got 'sse9'");
   });
 
   test('an ISA this CPU cannot run fails to load with a clear error', () => {
-    const missing = (['avx2', 'avx512', 'neon'] as const).find((isa) => !info().availableIsas.includes(isa))!;
+    const missing = (['avx2', 'avx512', 'amx', 'neon'] as const).find((isa) => !info().availableIsas.includes(isa))!;
     const run = runNode(`try { ${loadBinding} } catch (e) { console.log(e.code, e.message) }`, { SIMDFORMER_ISA: missing });
     expect(run.stdout.trim()).toBe(`ERR_SIMDFORMER_UNSUPPORTED_ISA SIMDFORMER_ISA='${missing}' cannot run on this CPU/OS; ` +
       `available: ${info().availableIsas.join(', ')}`);

@@ -117,7 +117,7 @@ describe('binding argument checks', () => {
 
   test('an ISA is checked by name and by what the CPU can run', () => {
     expectError(() => binding.activation('relu', new Float32Array(1), new Float32Array(1), 'sse' as 'ref'), TypeError, TYPE,
-      "Expected one of 'ref', 'avx2', 'avx512', 'neon' for isa but received 'sse' of type string");
+      "Expected one of 'ref', 'avx2', 'avx512', 'amx', 'neon' for isa but received 'sse' of type string");
     const missing = (['avx2', 'avx512', 'neon'] as const).find((isa) => !info().availableIsas.includes(isa))!;
     expectError(() => binding.activation('relu', new Float32Array(1), new Float32Array(1), missing), RangeError,
       'ERR_SIMDFORMER_UNSUPPORTED_ISA', new RegExp(`^Expected an ISA this CPU can run \\('ref'.*\\) for isa but received '${missing}'`));

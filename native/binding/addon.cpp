@@ -64,8 +64,19 @@ Napi::Value stats_method(const Napi::CallbackInfo& info) {
 Napi::Value gemm_kernel_info_method(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const GemmConfig& config = to_kernels(env, "isa", info[0]).gemm;
+    const KernelTable& kernels = to_kernels(env, "isa", info[0]);
     Napi::Object result = Napi::Object::New(env);
+    if (kernels.bf16x3_gemm != nullptr) {
+      const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
+      result.Set("name", config.name);
+      result.Set("mr", static_cast<double>(config.mr));
+      result.Set("nr", static_cast<double>(config.nr));
+      result.Set("mc", 0.0);
+      result.Set("kc", static_cast<double>(config.kc));
+      result.Set("nc", static_cast<double>(config.nc));
+      return result;
+    }
+    const GemmConfig& config = kernels.gemm;
     result.Set("name", config.name);
     result.Set("mr", static_cast<double>(config.mr));
     result.Set("nr", static_cast<double>(config.nr));

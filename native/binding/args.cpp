@@ -42,7 +42,7 @@ FloatArray to_optional_float32(Napi::Env env, const std::string& name, const Nap
 
 const KernelTable& to_kernels(Napi::Env env, const std::string& name, const Napi::Value& value) {
   if (value.IsUndefined()) return active_kernels();
-  const std::string expected = "one of 'ref', 'avx2', 'avx512', 'neon'";
+  const std::string expected = "one of 'ref', 'avx2', 'avx512', 'amx', 'neon'";
   if (!value.IsString()) throw invalid_type(env, name, expected, value);
   bool unknown = false;
   const KernelTable* table = find_kernels(value.As<Napi::String>().Utf8Value(), &unknown);

@@ -67,7 +67,7 @@ Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
     const KernelTable& kernels = to_kernels(env, "isa", info[5]);
     check_reach(env, "b", b.length, 0, k, row_stride, n, col_stride);
     auto* weight = new LinearWeight{
-        pack_b(kernels.gemm, k, n,
+        pack_b(kernels, k, n,
                StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)}),
         &kernels};
     // Counted in native_bytes() for as long as any plan or handle holds it.

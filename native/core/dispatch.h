@@ -12,7 +12,7 @@
 
 namespace simdformer {
 
-enum class Isa : int { kRef = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3 };
+enum class Isa : int { kRef = 0, kAvx2 = 1, kAvx512 = 2, kNeon = 3, kAmx = 4 };
 
 // Packs rows [0, mr_valid) x columns [0, kc) of a strided A block into the
 // micro-kernel's [kc][MR] layout, zero-filling rows mr_valid..MR-1.
@@ -36,9 +36,22 @@ struct GemmConfig {
   PackBFn pack_b;
 };
 
+// The AMX GEMM (kernels.h, "bf16x3"): 32 x 32 blocks of C from operands
+// split into three bfloat16 planes. A is split per call by each task for
+// its own rows, kc columns at a time; B is packed once (PackedB) or per call.
+struct Bf16x3GemmConfig {
+  const char* name;  // tile kernel function name
+  size_t mr, nr;     // C block: 32 x 32
+  size_t kc, nc;     // A block [rows][kc] x 3 planes in L2; B block kc x nc x 3 planes in L2
+  GemmBf16x3TileFn tile;
+  SplitBf16x3Fn split_a;
+  PackBBf16x3Fn pack_b;  // one 16-column panel
+  TilesFn begin, end;    // tile configuration / release, per thread and task
+};
+
 struct KernelTable {
   Isa isa;
-  const char* name;  // "ref", "avx2", "avx512", "neon"
+  const char* name;  // "ref", "avx2", "avx512", "amx", "neon"
   GemmConfig gemm;
   SoftmaxRowFn softmax_row;
   LayerNormRowFn layernorm_row;
@@ -46,6 +59,9 @@ struct KernelTable {
   UnaryFn gelu;
   FmaPeakFn fma_peak;
   OnlineSoftmaxStepFn online_softmax_step;  // fused attention (flash_attention.cpp)
+  // Non-null on AMX machines: gemm() runs every problem through it; the fp32
+  // `gemm` micro-kernel above still serves the fused attention.
+  const Bf16x3GemmConfig* bf16x3_gemm = nullptr;
 };
 
 // Names of the instruction sets this CPU and OS can run, best last.

@@ -239,18 +239,160 @@ bool shares_b(const GemmProblem& problem) {
   return true;
 }
 
+
+// ---- AMX (bf16x3) path -------------------------------------------------------
+//
+// Same tasks and partition as above, in 32 x 32 blocks of C. Per task:
+//
+//   pc: k in blocks of kc                  A rows of the task split into 3 bf16 planes [rows][kc + 32] (L2)
+//     jc: columns in blocks of nc          B block kc x nc x 3 planes (L2), packed once
+//       ir: 32-row A panels                48 KiB at kc 256: stays in L1 across the jr loop
+//         jr: 32-column B panels           tile kernel: 24 TDPBF16PS per 32 k values
+//
+// Rows of the split A are kc + 32 elements apart: a multiple of 4 KiB would
+// put a tile's 16 rows in one L1 set.
+
+// Elements of a bf16x3 B: kc blocks of 3 planes, each n_padded x kc_len.
+size_t bf16x3_b_elements(size_t k, size_t n) { return 3 * round_up(k, 32) * round_up(n, 32); }
+
+// Start of the 32-column panel j0 in the kc block k0, and its plane stride.
+const uint16_t* bf16x3_b_block(const Bf16x3GemmConfig& config, const uint16_t* b, size_t k, size_t n, size_t k0,
+                               size_t j0, size_t* plane) {
+  const size_t k_padded = round_up(k, 32), n_padded = round_up(n, 32);
+  const size_t kb = std::min(config.kc, k_padded - k0);
+  *plane = n_padded * kb;
+  return b + 3 * n_padded * k0 + j0 * kb;
+}
+
+// Packs the 16-column panels [first, last) of the kc block k0.
+void pack_b_bf16x3_panels(const Bf16x3GemmConfig& config, size_t k, size_t n, StridedMatrix b, size_t k0,
+                          size_t first, size_t last, uint16_t* packed) {
+  const size_t k_padded = round_up(k, 32);
+  const size_t kb = std::min(config.kc, k_padded - k0);
+  for (size_t panel = first; panel < last; ++panel) {
+    const size_t j0 = panel * 16;
+    size_t plane = 0;
+    uint16_t* out = const_cast<uint16_t*>(bf16x3_b_block(config, packed, k, n, k0, j0, &plane));
+    config.pack_b(std::min(kb, k - k0), kb, j0 < n ? std::min<size_t>(16, n - j0) : 0,
+                  b.data + static_cast<ptrdiff_t>(k0) * b.row_stride + static_cast<ptrdiff_t>(std::min(j0, n - 1)) * b.col_stride,
+                  b.row_stride, b.col_stride, out, plane);
+  }
+}
+
+// One task of the AMX path: rows [row0, row1) x columns [col0, col1) of C[batch_index].
+void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& problem, size_t batch_index,
+                       const uint16_t* b_packed, size_t row0, size_t row1, size_t col0, size_t col1,
+                       uint16_t* a_split) {
+  const size_t k = problem.k, n = problem.n, k_padded = round_up(k, 32);
+  const size_t rows = row1 - row0, rows_padded = round_up(rows, 32), lda = config.kc + 32;
+  const size_t a_plane = rows_padded * lda;
+  const StridedMatrix a = problem.a;
+  const float* a_batch = a.data + (problem.a_offsets != nullptr ? problem.a_offsets[batch_index] : 0);
+  float* c = problem.c + batch_index * problem.c_batch_stride;
+  const bool has_epilogue = problem.bias != nullptr || problem.activation != Activation::kNone;
+  // Padding rows are read by the tiles (their results are dropped); zeros
+  // keep them finite.
+  for (size_t plane = 0; plane < 3; ++plane) {
+    std::fill(a_split + plane * a_plane + rows * lda, a_split + (plane + 1) * a_plane, uint16_t{0});
+  }
+  for (size_t pc = 0; pc < k_padded; pc += config.kc) {
+    const size_t kb = std::min(config.kc, k_padded - pc);
+    const bool accumulate = pc != 0, last = pc + kb == k_padded;
+    config.split_a(rows, std::min(kb, k - pc),
+                   a_batch + static_cast<ptrdiff_t>(row0) * a.row_stride + static_cast<ptrdiff_t>(pc) * a.col_stride,
+                   a.row_stride, a.col_stride, kb, a_split, lda, a_plane);
+    for (size_t jc = col0; jc < col1; jc += config.nc) {
+      const size_t jc_end = std::min(jc + config.nc, col1);
+      for (size_t ir = 0; ir < rows; ir += 32) {
+        for (size_t jr = jc; jr < jc_end; jr += 32) {
+          size_t b_plane = 0;
+          const uint16_t* b_block = bf16x3_b_block(config, b_packed, k, n, pc, jr, &b_plane);
+          const GemmEpilogue epilogue{problem.bias != nullptr ? problem.bias + jr : nullptr, problem.activation};
+          config.tile(kb, a_split + ir * lda, lda, a_plane, b_block, b_plane, c + (row0 + ir) * problem.ldc + jr,
+                      problem.ldc, std::min<size_t>(32, rows - ir), std::min<size_t>(32, n - jr), accumulate,
+                      last && has_epilogue ? &epilogue : nullptr);
+        }
+      }
+    }
+  }
+}
+
+void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, ThreadPool& pool,
+                 const PackedB* packed_b) {
+  const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
+  const size_t m_tiles = ceil_div(m, config.mr), n_tiles = ceil_div(n, config.nr);
+  const double macs = static_cast<double>(batch) * m * n * k;
+  const size_t threads = pool.num_threads();
+  const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
+  const size_t parts = partition.m_parts * partition.n_parts;
+  const bool parallel = threads > 1 && batch * parts > 1 && macs >= 2 * kMinMacsPerTask;
+
+  const uint16_t* b_packed = nullptr;
+  size_t b_batch_stride = 0;
+  AlignedFloats b_scratch;
+  if (packed_b != nullptr) {
+    b_packed = packed_b->bf16x3_data();
+  } else {
+    const size_t distinct = shares_b(problem) ? 1 : batch;
+    const size_t elements = bf16x3_b_elements(k, n), floats = distinct * elements / 2;
+    b_batch_stride = distinct > 1 ? elements : 0;
+    b_scratch = AlignedFloats(aligned_floats(floats), AlignedFloatsDelete{floats});
+    uint16_t* scratch = reinterpret_cast<uint16_t*>(b_scratch.get());
+    b_packed = scratch;
+    const size_t k_blocks = ceil_div(round_up(k, 32), config.kc), panels = 2 * n_tiles;
+    const size_t groups = ceil_div(panels, kPanelsPerPackTask);
+    run_tasks(pool, parallel, distinct * k_blocks * groups, [&](size_t task, size_t) {
+      const size_t entry = task / (k_blocks * groups), block = task / groups % k_blocks, group = task % groups;
+      StridedMatrix b = problem.b;
+      b.data += problem.b_offsets != nullptr ? problem.b_offsets[entry] : 0;
+      pack_b_bf16x3_panels(config, k, n, b, block * config.kc, group * kPanelsPerPackTask,
+                           std::min(panels, (group + 1) * kPanelsPerPackTask), scratch + entry * elements);
+    });
+  }
+
+  std::atomic<bool> out_of_memory{false};
+  run_tasks(pool, parallel, batch * parts, [&](size_t task, size_t) {
+    const size_t entry = task / parts, part = task % parts;
+    const size_t m_part = part / partition.n_parts, n_part = part % partition.n_parts;
+    const size_t row0 = m_part * m_tiles / partition.m_parts * config.mr;
+    const size_t row1 = std::min(m, (m_part + 1) * m_tiles / partition.m_parts * config.mr);
+    const size_t col0 = n_part * n_tiles / partition.n_parts * config.nr;
+    const size_t col1 = std::min(n, (n_part + 1) * n_tiles / partition.n_parts * config.nr);
+    if (row0 >= row1 || col0 >= col1) return;
+    // 3 planes of [rows rounded to 32][kc + 32] bfloat16, in floats.
+    float* scratch = a_scratch.reserve(3 * round_up(row1 - row0, 32) * (config.kc + 32) / 2);
+    if (scratch == nullptr) {
+      out_of_memory.store(true, std::memory_order_relaxed);
+      return;
+    }
+    config.begin();
+    gemm_bf16x3_block(config, problem, entry, b_packed + entry * b_batch_stride, row0, row1, col0, col1,
+                      reinterpret_cast<uint16_t*>(scratch));
+    config.end();
+  });
+  if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
+}
+
 }  // namespace
 
 void PackedB::AlignedDelete::operator()(float* data) const { free_aligned_floats(data, count); }
 
-const float* PackedB::panel(size_t k0, size_t j0) const {
-  return data_.get() + panel_offset(*config_, k_, round_up(n_, config_->nr), k0, j0);
-}
-
-PackedB pack_b(const GemmConfig& config, size_t k, size_t n, StridedMatrix b) {
+PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b) {
   PackedB packed;
   packed.k_ = k;
   packed.n_ = n;
+  if (kernels.bf16x3_gemm != nullptr) {
+    const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
+    packed.bf16x3_ = &config;
+    packed.size_ = std::max<size_t>(bf16x3_b_elements(k, n) / 2, 1);
+    packed.data_ = std::unique_ptr<float[], PackedB::AlignedDelete>(aligned_floats(packed.size_),
+                                                                   PackedB::AlignedDelete{packed.size_});
+    uint16_t* out = reinterpret_cast<uint16_t*>(packed.data_.get());
+    const size_t panels = 2 * ceil_div(n, 32);
+    for (size_t k0 = 0; k0 < round_up(k, 32); k0 += config.kc) pack_b_bf16x3_panels(config, k, n, b, k0, 0, panels, out);
+    return packed;
+  }
+  const GemmConfig& config = kernels.gemm;
   packed.config_ = &config;
   packed.size_ = k * round_up(n, config.nr);
   const size_t count = std::max<size_t>(packed.size_, 1);
@@ -264,6 +406,9 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) return gemm_without_k(kernels, problem);
+  if (packed_b != nullptr ? packed_b->bf16x3() : kernels.bf16x3_gemm != nullptr) {
+    return gemm_bf16x3(packed_b != nullptr ? packed_b->bf16x3_config() : *kernels.bf16x3_gemm, problem, pool, packed_b);
+  }
   const GemmConfig& config = packed_b != nullptr ? packed_b->config() : kernels.gemm;
   const size_t mr = config.mr, nr = config.nr;
   const size_t m_tiles = ceil_div(m, mr), n_tiles = ceil_div(n, nr), n_padded = n_tiles * nr;

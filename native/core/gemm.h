@@ -27,23 +27,28 @@ struct StridedMatrix {
 };
 
 // B packed once for one kernel table (a Linear's weight packed when it is
-// set): panels of nr columns, each [k][nr] per kc block, zero padded.
+// set). For a micro-kernel table: panels of nr columns, each [k][nr] per kc
+// block, zero padded. For an AMX table (bf16x3()): k padded to 32 and n to
+// 32, kc blocks one after another, each holding 3 bfloat16 planes of 16-column
+// VNNI panels (Bf16x3GemmConfig, kernels.h): 1.5x the bytes of float32.
 class PackedB {
  public:
   size_t k() const { return k_; }
   size_t n() const { return n_; }
+  bool bf16x3() const { return bf16x3_ != nullptr; }
+  // Only for a micro-kernel table's PackedB (!bf16x3()).
   const GemmConfig& config() const { return *config_; }
   const float* data() const { return data_.get(); }
+  // Only for an AMX table's PackedB (bf16x3()).
+  const Bf16x3GemmConfig& bf16x3_config() const { return *bf16x3_; }
+  const uint16_t* bf16x3_data() const { return reinterpret_cast<const uint16_t*>(data_.get()); }
   size_t bytes() const { return size_ * sizeof(float); }
 
-  // Pointer to the packed [kc_len][nr] panel holding rows [k0, k0 + kc_len)
-  // and columns [j0, j0 + nr) (k0 a multiple of config.kc, j0 of config.nr).
-  const float* panel(size_t k0, size_t j0) const;
-
  private:
-  friend PackedB pack_b(const GemmConfig&, size_t, size_t, StridedMatrix);
-  size_t k_ = 0, n_ = 0, size_ = 0;
+  friend PackedB pack_b(const KernelTable&, size_t, size_t, StridedMatrix);
+  size_t k_ = 0, n_ = 0, size_ = 0;  // size_: floats allocated
   const GemmConfig* config_ = nullptr;
+  const Bf16x3GemmConfig* bf16x3_ = nullptr;
   // Aligned operator new[] (64 bytes, or 2 MiB for huge-page buffers: the
   // alignment follows from count), so the deleter must match it.
   struct AlignedDelete {
@@ -53,8 +58,8 @@ class PackedB {
   std::unique_ptr<float[], AlignedDelete> data_;
 };
 
-// Packs B ([k, n]) for `config`; may throw std::bad_alloc.
-PackedB pack_b(const GemmConfig& config, size_t k, size_t n, StridedMatrix b);
+// Packs B ([k, n]) for the table's GEMM; may throw std::bad_alloc.
+PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b);
 
 struct GemmProblem {
   size_t batch = 1, m = 0, n = 0, k = 0;
@@ -69,7 +74,7 @@ struct GemmProblem {
   Activation activation = Activation::kNone;
 };
 
-// Runs `problem` with the table's micro-kernel on `pool`. B is packed per
+// Runs `problem` with the table's micro-kernel (or AMX tile kernel) on `pool`. B is packed per
 // call (in parallel) unless `packed_b` is given (then problem.b is ignored,
 // and batch must use the same B). May throw std::bad_alloc.
 void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& pool,

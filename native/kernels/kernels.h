@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace simdformer {
 
@@ -119,6 +120,46 @@ void f32_gemm_6x16_avx2(size_t kc, const float* a_packed, const float* b_packed,
 SIMDFORMER_DECLARE_ISA_KERNELS(avx512)
 void f32_gemm_14x32_avx512(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc,
                            size_t mr_valid, size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+// AMX-BF16 GEMM on "bf16x3" operands: every float is split into three
+// bfloat16 parts (hi + mid + lo, each rounding the remainder of the ones
+// before), and the six partial products whose parts sum to at most
+// "two roundings" are accumulated in float32, which matches a float32 GEMM
+// to float32 accuracy (see f32_gemm_32x32_bf16x3_amx.cpp). A plane is one
+// part of a whole operand; planes are `plane` elements apart.
+//
+// Tile kernel: C[0:mr_valid, 0:nr_valid] = (accumulate ? C : 0) + A · B,
+// then the epilogue as GemmUkernelFn.
+//   a: [32 rows][lda] bf16 per plane (rows >= mr_valid and k >= the valid
+//      depth are zeros); b: two 16-column panels, panel q at b + q * kc * 16,
+//      each [kc / 2][16][2] (VNNI pairs of k) per plane.
+//   kc: a multiple of 32; 1 <= mr_valid, nr_valid <= 32.
+// The thread must have called f32_amx_tiles_begin() (tile configuration)
+// and calls f32_amx_tiles_end() when it is done with the matrix unit.
+using GemmBf16x3TileFn = void (*)(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
+                                  size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
+                                  bool accumulate, const GemmEpilogue* epilogue);
+// Splits rows x k of A (strided) into planes of [rows][ld]; columns
+// [k, k_padded) are written as zeros (k_padded a multiple of 16).
+using SplitBf16x3Fn = void (*)(size_t rows, size_t k, const float* a, ptrdiff_t row_stride, ptrdiff_t col_stride,
+                               size_t k_padded, uint16_t* out, size_t ld, size_t plane);
+// Packs a 16-column panel (nr_valid <= 16 valid columns, kc valid rows of B,
+// zeros up to kc_padded, a multiple of 32) into the tile kernel's b planes.
+using PackBBf16x3Fn = void (*)(size_t kc, size_t kc_padded, size_t nr_valid, const float* b, ptrdiff_t row_stride,
+                               ptrdiff_t col_stride, uint16_t* out, size_t plane);
+using TilesFn = void (*)();
+
+void f32_gemm_32x32_bf16x3_amx(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
+                               size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
+                               bool accumulate, const GemmEpilogue* epilogue);
+void f32_split_bf16x3_amx(size_t rows, size_t k, const float* a, ptrdiff_t row_stride, ptrdiff_t col_stride,
+                          size_t k_padded, uint16_t* out, size_t ld, size_t plane);
+void f32_pack_b_bf16x3_amx(size_t kc, size_t kc_padded, size_t nr_valid, const float* b, ptrdiff_t row_stride,
+                           ptrdiff_t col_stride, uint16_t* out, size_t plane);
+void f32_amx_tiles_begin();
+void f32_amx_tiles_end();
 #endif
 
 #if defined(__aarch64__)
