@@ -322,6 +322,19 @@ describe('gemm micro-kernels vs ref vs a double-precision triple loop', () => {
     );
   });
 
+  // 'amx' runs problems of >= 96 rows per task (192 on 2 threads) through
+  // the matrix unit and smaller ones through the AVX-512 kernel; these reach
+  // the AMX path's 32 x 32 block edges (rows and columns 1, 15, 16, 17 past
+  // a multiple of 32), its kc (256) and nc (512) blocks, and k under 32.
+  test('large-M problems: AMX block edges, kc and nc blocks, tiny k', () => {
+    const shapes: Array<[number, number, number]> = [
+      [193, 17, 1], [207, 31, 31], [208, 513, 33], [209, 48, 256], [224, 1, 257], [225, 1040, 520], [255, 16, 700],
+    ];
+    check(...shapes.map(([m, n, k], i) => makeProblem({
+      batch: 1, m, n, k, aLayout: LAYOUTS[i % 3], bLayout: LAYOUTS[(i + 1) % 3], ...epilogue(i),
+    }, 5000 + i)));
+  });
+
   test('batch with offsets: shared B, one B per entry, and a PackedB', () => {
     check(
       makeProblem({ batch: 3, m: 37, n: 45, k: 70, aLayout: 'rowMajor', bLayout: 'transposed', bias: true,

@@ -37,15 +37,16 @@ struct GemmConfig {
 };
 
 // The AMX GEMM (kernels.h, "bf16x3"): 32 x 32 blocks of C from operands
-// split into three bfloat16 planes. A is split per call by each task for
-// its own rows, kc columns at a time; B is packed once (PackedB) or per call.
+// split into three bfloat16 planes, per call, by each task for the rows and
+// columns it computes: A kc columns at a time, B a kc x nc block at a time
+// (from a float32 PackedB of the table's micro-kernel, or from B itself).
 struct Bf16x3GemmConfig {
   const char* name;  // tile kernel function name
   size_t mr, nr;     // C block: 32 x 32
   size_t kc, nc;     // A block [rows][kc] x 3 planes in L2; B block kc x nc x 3 planes in L2
   GemmBf16x3TileFn tile;
   SplitBf16x3Fn split_a;
-  PackBBf16x3Fn pack_b;  // one 16-column panel
+  PackBBf16x3Fn pack_b;  // one 16-column panel of a B block
   TilesFn begin, end;    // tile configuration / release, per thread and task
 };
 

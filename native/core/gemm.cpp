@@ -242,47 +242,55 @@ bool shares_b(const GemmProblem& problem) {
 
 // ---- AMX (bf16x3) path -------------------------------------------------------
 //
-// Same tasks and partition as above, in 32 x 32 blocks of C. Per task:
+// Same tasks and partition as above, in 32 x 32 blocks of C. B stays packed
+// as float32 for the AVX-512 micro-kernel (a PackedB serves both paths and
+// costs 4 bytes per weight, not the 6 of three bfloat16 planes); each task
+// splits the B block it is about to use into its own L2 scratch. Per task:
 //
-//   pc: k in blocks of kc                  A rows of the task split into 3 bf16 planes [rows][kc + 32] (L2)
-//     jc: columns in blocks of nc          B block kc x nc x 3 planes (L2), packed once
+//   pc: k in blocks of kc                  A rows of the task split into 3 planes [rows][kc + 32] (L2)
+//     jc: columns in blocks of nc          B block split into 3 planes [nc / 16][kc / 2][16][2] (L2)
 //       ir: 32-row A panels                48 KiB at kc 256: stays in L1 across the jr loop
 //         jr: 32-column B panels           tile kernel: 24 TDPBF16PS per 32 k values
 //
+// Splitting costs about a third of a cycle per element; per B element the
+// tiles spend M * 6 / 1024 cycles, so B's split is a few percent at M = 1024.
 // Rows of the split A are kc + 32 elements apart: a multiple of 4 KiB would
 // put a tile's 16 rows in one L1 set.
 
-// Elements of a bf16x3 B: kc blocks of 3 planes, each n_padded x kc_len.
-size_t bf16x3_b_elements(size_t k, size_t n) { return 3 * round_up(k, 32) * round_up(n, 32); }
+// Below this many rows per task the per-call split of B costs more than the
+// matrix unit saves, and the AVX-512 micro-kernel runs instead. Measured on a
+// Sapphire Rapids-class Xeon, M x 512 x 2048 against the AVX-512 kernel:
+// 1 thread 0.87x at M = 64, 1.09x at 128; 2 threads (rows split, so each
+// task splits all of B) 0.6x at 64, 0.96x at 128, 1.07x at 256.
+constexpr size_t kMinBf16x3RowsPerTask = 96;
 
-// Start of the 32-column panel j0 in the kc block k0, and its plane stride.
-const uint16_t* bf16x3_b_block(const Bf16x3GemmConfig& config, const uint16_t* b, size_t k, size_t n, size_t k0,
-                               size_t j0, size_t* plane) {
-  const size_t k_padded = round_up(k, 32), n_padded = round_up(n, 32);
-  const size_t kb = std::min(config.kc, k_padded - k0);
-  *plane = n_padded * kb;
-  return b + 3 * n_padded * k0 + j0 * kb;
+bool use_bf16x3(const KernelTable& kernels, const GemmProblem& problem, size_t threads, const PackedB* packed_b) {
+  if (kernels.bf16x3_gemm == nullptr) return false;
+  // A PackedB's panels are read in kc blocks of the AMX path, which must not
+  // straddle the float32 ones (true of the tables in dispatch.cpp).
+  if (packed_b != nullptr && packed_b->config().kc % kernels.bf16x3_gemm->kc != 0) return false;
+  const size_t rows_per_task = problem.batch >= threads ? problem.m : problem.m * problem.batch / threads;
+  return rows_per_task >= kMinBf16x3RowsPerTask;
 }
 
-// Packs the 16-column panels [first, last) of the kc block k0.
-void pack_b_bf16x3_panels(const Bf16x3GemmConfig& config, size_t k, size_t n, StridedMatrix b, size_t k0,
-                          size_t first, size_t last, uint16_t* packed) {
-  const size_t k_padded = round_up(k, 32);
-  const size_t kb = std::min(config.kc, k_padded - k0);
-  for (size_t panel = first; panel < last; ++panel) {
-    const size_t j0 = panel * 16;
-    size_t plane = 0;
-    uint16_t* out = const_cast<uint16_t*>(bf16x3_b_block(config, packed, k, n, k0, j0, &plane));
-    config.pack_b(std::min(kb, k - k0), kb, j0 < n ? std::min<size_t>(16, n - j0) : 0,
-                  b.data + static_cast<ptrdiff_t>(k0) * b.row_stride + static_cast<ptrdiff_t>(std::min(j0, n - 1)) * b.col_stride,
-                  b.row_stride, b.col_stride, out, plane);
+// Rows [p0, p0 + kb) x columns [j0, j0 + 16) of B[entry] as a strided matrix.
+StridedMatrix bf16x3_b_source(const GemmProblem& problem, const PackedB* packed_b, size_t entry, size_t p0, size_t j0) {
+  if (packed_b != nullptr) {
+    const GemmConfig& config = packed_b->config();
+    const size_t k0 = p0 / config.kc * config.kc, panel0 = j0 / config.nr * config.nr;
+    const float* panel = packed_b->data() + panel_offset(config, problem.k, round_up(problem.n, config.nr), k0, panel0);
+    return StridedMatrix{panel + (p0 - k0) * config.nr + (j0 - panel0), static_cast<ptrdiff_t>(config.nr), 1};
   }
+  StridedMatrix b = problem.b;
+  b.data += (problem.b_offsets != nullptr ? problem.b_offsets[entry] : 0) + static_cast<ptrdiff_t>(p0) * b.row_stride +
+            static_cast<ptrdiff_t>(std::min(j0, problem.n - 1)) * b.col_stride;
+  return b;
 }
 
 // One task of the AMX path: rows [row0, row1) x columns [col0, col1) of C[batch_index].
-void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& problem, size_t batch_index,
-                       const uint16_t* b_packed, size_t row0, size_t row1, size_t col0, size_t col1,
-                       uint16_t* a_split) {
+void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& problem, const PackedB* packed_b,
+                       size_t batch_index, size_t row0, size_t row1, size_t col0, size_t col1, uint16_t* a_split,
+                       uint16_t* b_split) {
   const size_t k = problem.k, n = problem.n, k_padded = round_up(k, 32);
   const size_t rows = row1 - row0, rows_padded = round_up(rows, 32), lda = config.kc + 32;
   const size_t a_plane = rows_padded * lda;
@@ -296,26 +304,31 @@ void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& proble
     std::fill(a_split + plane * a_plane + rows * lda, a_split + (plane + 1) * a_plane, uint16_t{0});
   }
   for (size_t pc = 0; pc < k_padded; pc += config.kc) {
-    const size_t kb = std::min(config.kc, k_padded - pc);
+    const size_t kb = std::min(config.kc, k_padded - pc), k_valid = std::min(kb, k - pc);
     const bool accumulate = pc != 0, last = pc + kb == k_padded;
-    config.split_a(rows, std::min(kb, k - pc),
+    config.split_a(rows, k_valid,
                    a_batch + static_cast<ptrdiff_t>(row0) * a.row_stride + static_cast<ptrdiff_t>(pc) * a.col_stride,
                    a.row_stride, a.col_stride, kb, a_split, lda, a_plane);
     for (size_t jc = col0; jc < col1; jc += config.nc) {
-      const size_t jc_end = std::min(jc + config.nc, col1);
+      const size_t jc_end = std::min(jc + config.nc, col1), b_plane = round_up(jc_end - jc, 32) * kb;
+      for (size_t j0 = jc; j0 < jc + b_plane / kb; j0 += 16) {
+        const StridedMatrix b = bf16x3_b_source(problem, packed_b, batch_index, pc, j0);
+        config.pack_b(k_valid, kb, j0 < n ? std::min<size_t>(16, n - j0) : 0, b.data, b.row_stride, b.col_stride,
+                      b_split + (j0 - jc) * kb, b_plane);
+      }
       for (size_t ir = 0; ir < rows; ir += 32) {
         for (size_t jr = jc; jr < jc_end; jr += 32) {
-          size_t b_plane = 0;
-          const uint16_t* b_block = bf16x3_b_block(config, b_packed, k, n, pc, jr, &b_plane);
           const GemmEpilogue epilogue{problem.bias != nullptr ? problem.bias + jr : nullptr, problem.activation};
-          config.tile(kb, a_split + ir * lda, lda, a_plane, b_block, b_plane, c + (row0 + ir) * problem.ldc + jr,
-                      problem.ldc, std::min<size_t>(32, rows - ir), std::min<size_t>(32, n - jr), accumulate,
-                      last && has_epilogue ? &epilogue : nullptr);
+          config.tile(kb, a_split + ir * lda, lda, a_plane, b_split + (jr - jc) * kb, b_plane,
+                      c + (row0 + ir) * problem.ldc + jr, problem.ldc, std::min<size_t>(32, rows - ir),
+                      std::min<size_t>(32, n - jr), accumulate, last && has_epilogue ? &epilogue : nullptr);
         }
       }
     }
   }
 }
+
+thread_local ThreadScratch b_split_scratch;
 
 void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, ThreadPool& pool,
                  const PackedB* packed_b) {
@@ -326,29 +339,7 @@ void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, Thr
   const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
   const size_t parts = partition.m_parts * partition.n_parts;
   const bool parallel = threads > 1 && batch * parts > 1 && macs >= 2 * kMinMacsPerTask;
-
-  const uint16_t* b_packed = nullptr;
-  size_t b_batch_stride = 0;
-  AlignedFloats b_scratch;
-  if (packed_b != nullptr) {
-    b_packed = packed_b->bf16x3_data();
-  } else {
-    const size_t distinct = shares_b(problem) ? 1 : batch;
-    const size_t elements = bf16x3_b_elements(k, n), floats = distinct * elements / 2;
-    b_batch_stride = distinct > 1 ? elements : 0;
-    b_scratch = AlignedFloats(aligned_floats(floats), AlignedFloatsDelete{floats});
-    uint16_t* scratch = reinterpret_cast<uint16_t*>(b_scratch.get());
-    b_packed = scratch;
-    const size_t k_blocks = ceil_div(round_up(k, 32), config.kc), panels = 2 * n_tiles;
-    const size_t groups = ceil_div(panels, kPanelsPerPackTask);
-    run_tasks(pool, parallel, distinct * k_blocks * groups, [&](size_t task, size_t) {
-      const size_t entry = task / (k_blocks * groups), block = task / groups % k_blocks, group = task % groups;
-      StridedMatrix b = problem.b;
-      b.data += problem.b_offsets != nullptr ? problem.b_offsets[entry] : 0;
-      pack_b_bf16x3_panels(config, k, n, b, block * config.kc, group * kPanelsPerPackTask,
-                           std::min(panels, (group + 1) * kPanelsPerPackTask), scratch + entry * elements);
-    });
-  }
+  const size_t kb_max = std::min(config.kc, round_up(k, 32));
 
   std::atomic<bool> out_of_memory{false};
   run_tasks(pool, parallel, batch * parts, [&](size_t task, size_t) {
@@ -359,15 +350,16 @@ void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, Thr
     const size_t col0 = n_part * n_tiles / partition.n_parts * config.nr;
     const size_t col1 = std::min(n, (n_part + 1) * n_tiles / partition.n_parts * config.nr);
     if (row0 >= row1 || col0 >= col1) return;
-    // 3 planes of [rows rounded to 32][kc + 32] bfloat16, in floats.
-    float* scratch = a_scratch.reserve(3 * round_up(row1 - row0, 32) * (config.kc + 32) / 2);
-    if (scratch == nullptr) {
+    // bfloat16 planes, counted in floats (two per float).
+    float* a_split = a_scratch.reserve(3 * round_up(row1 - row0, 32) * (config.kc + 32) / 2);
+    float* b_split = b_split_scratch.reserve(3 * kb_max * std::min(config.nc, round_up(col1 - col0, 32)) / 2);
+    if (a_split == nullptr || b_split == nullptr) {
       out_of_memory.store(true, std::memory_order_relaxed);
       return;
     }
     config.begin();
-    gemm_bf16x3_block(config, problem, entry, b_packed + entry * b_batch_stride, row0, row1, col0, col1,
-                      reinterpret_cast<uint16_t*>(scratch));
+    gemm_bf16x3_block(config, problem, packed_b, entry, row0, row1, col0, col1, reinterpret_cast<uint16_t*>(a_split),
+                      reinterpret_cast<uint16_t*>(b_split));
     config.end();
   });
   if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
@@ -381,17 +373,6 @@ PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b) 
   PackedB packed;
   packed.k_ = k;
   packed.n_ = n;
-  if (kernels.bf16x3_gemm != nullptr) {
-    const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
-    packed.bf16x3_ = &config;
-    packed.size_ = std::max<size_t>(bf16x3_b_elements(k, n) / 2, 1);
-    packed.data_ = std::unique_ptr<float[], PackedB::AlignedDelete>(aligned_floats(packed.size_),
-                                                                   PackedB::AlignedDelete{packed.size_});
-    uint16_t* out = reinterpret_cast<uint16_t*>(packed.data_.get());
-    const size_t panels = 2 * ceil_div(n, 32);
-    for (size_t k0 = 0; k0 < round_up(k, 32); k0 += config.kc) pack_b_bf16x3_panels(config, k, n, b, k0, 0, panels, out);
-    return packed;
-  }
   const GemmConfig& config = kernels.gemm;
   packed.config_ = &config;
   packed.size_ = k * round_up(n, config.nr);
@@ -406,8 +387,8 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) return gemm_without_k(kernels, problem);
-  if (packed_b != nullptr ? packed_b->bf16x3() : kernels.bf16x3_gemm != nullptr) {
-    return gemm_bf16x3(packed_b != nullptr ? packed_b->bf16x3_config() : *kernels.bf16x3_gemm, problem, pool, packed_b);
+  if (use_bf16x3(kernels, problem, pool.num_threads(), packed_b)) {
+    return gemm_bf16x3(*kernels.bf16x3_gemm, problem, pool, packed_b);
   }
   const GemmConfig& config = packed_b != nullptr ? packed_b->config() : kernels.gemm;
   const size_t mr = config.mr, nr = config.nr;

@@ -26,7 +26,7 @@ void f32_split_bf16x3_amx(size_t rows, size_t k, const float* a, ptrdiff_t row_s
         for (size_t i = 0; i < valid; ++i) gathered[i] = row[static_cast<ptrdiff_t>(j + i) * col_stride];
         x = _mm512_load_ps(gathered);
       }
-      split16_bf16x3_amx(x, dst + j, plane);  // lanes past k are zeros: the padding
+      store16_bf16x3_amx(x, dst + j, plane);  // lanes past k are zeros: the padding
     }
   }
 }
