@@ -746,6 +746,17 @@ def encoder_cases():
              encoder_inputs(True, 2, 5, 16, src_key_padding_mask=lambda: float_padding_mask([5, 3], 5)),
              ["src"], dict(src_key_padding_mask=inp("src_key_padding_mask")))
 
+    # 200 rows per Linear (batch 4 x 50): on an AMX machine the matrix-unit
+    # GEMM runs (>= 96 rows per task on 1 or 2 threads), with K = 48 padded to
+    # 64 and N = 144 / 96 / 48 not multiples of its 32-column blocks.
+    add_case("encoder_2_layers_200_rows", "TransformerEncoder(2 gelu batch_first layers of d_model 48, 4 heads, ff 96) "
+             "on [4, 50, 48] with key padding: enough rows for the AMX GEMM path",
+             Ctor("TransformerEncoder", encoder_layer=encoder_layer(d_model=48, nhead=4, dim_feedforward=96, activation="gelu",
+                                                                   batch_first=True),
+                  num_layers=2, enable_nested_tensor=False),
+             encoder_inputs(True, 4, 50, 48, src_key_padding_mask=lambda: padding_mask([50, 31, 44, 7], 50)),
+             ["src"], dict(src_key_padding_mask=inp("src_key_padding_mask")))
+
 
 def decoder_inputs(batch_first, n, t, s, e, **masks):
     def make():
