@@ -3,9 +3,9 @@
 // parts, x = hi + mid + lo up to 2^-27 |x| (each part rounds the remainder
 // of the ones before it; bf16 keeps 8 significant bits). Of the nine partial
 // products a_i * b_j the six with i + j <= 2 are summed, by TDPBF16PS, into
-// float32 accumulator tiles; the three dropped are below 2^-26 |a b|, under
-// float32's own rounding, so the result matches an float32 GEMM to float32
-// accuracy while the matrix unit does 16 x 16 x 32 multiply-adds per
+// float32 accumulator tiles; the three dropped and the split remainders add
+// up to about 2^-25 |a b|, below float32's rounding unit, so the result
+// matches a float32 GEMM to float32 accuracy while the matrix unit does 16 x 16 x 32 multiply-adds per
 // instruction (1024 flops per cycle and core on Sapphire Rapids against 64
 // for AVX-512 FMA: six products still leave it 2.7x ahead at peak).
 //
