@@ -242,49 +242,48 @@ bool shares_b(const GemmProblem& problem) {
 
 // ---- AMX (bf16x3) path -------------------------------------------------------
 //
-// Same tasks and partition as above, in 32 x 32 blocks of C. B stays packed
-// as float32 for the AVX-512 micro-kernel (a PackedB serves both paths and
-// costs 4 bytes per weight, not the 6 of three bfloat16 planes); each task
-// splits the B block it is about to use into its own L2 scratch. Per task:
+// Same tasks and partition as above, in 32 x 32 blocks of C. A PackedB holds
+// B already split (pack_b); otherwise each task splits the B block it is
+// about to use into its own L2 scratch. Per task:
 //
 //   pc: k in blocks of kc                  A rows of the task split into 3 planes [rows][kc + 32] (L2)
-//     jc: columns in blocks of nc          B block split into 3 planes [nc / 16][kc / 2][16][2] (L2)
+//     jc: columns in blocks of nc          B block kc x nc x 3 planes (L2)
 //       ir: 32-row A panels                48 KiB at kc 256: stays in L1 across the jr loop
 //         jr: 32-column B panels           tile kernel: 24 TDPBF16PS per 32 k values
 //
 // Splitting costs about a third of a cycle per element; per B element the
-// tiles spend M * 6 / 1024 cycles, so B's split is a few percent at M = 1024.
-// Rows of the split A are kc + 32 elements apart: a multiple of 4 KiB would
-// put a tile's 16 rows in one L1 set.
+// tiles spend M * 6 / 1024 cycles. Rows of the split A are kc + 32 elements
+// apart: a multiple of 4 KiB would put a tile's 16 rows in one L1 set.
 
-// Below this many rows per task the per-call split of B costs more than the
-// matrix unit saves, and the AVX-512 micro-kernel runs instead. Measured on a
-// Sapphire Rapids-class Xeon, M x 512 x 2048 against the AVX-512 kernel:
-// 1 thread 0.87x at M = 64, 1.09x at 128; 2 threads (rows split, so each
-// task splits all of B) 0.6x at 64, 0.96x at 128, 1.07x at 256.
+// An unpacked B is split per call, which for fewer rows per task than this
+// costs more than the matrix unit saves: the AVX-512 micro-kernel runs
+// instead. Measured on a Sapphire Rapids-class Xeon, M x 512 x 2048 with B
+// split per call against the AVX-512 kernel: 1 thread 0.87x at M = 64, 1.09x
+// at 128; 2 threads (rows split, so each task splits all of B) 0.6x at 64,
+// 0.96x at 128, 1.07x at 256.
 constexpr size_t kMinBf16x3RowsPerTask = 96;
 
 bool use_bf16x3(const KernelTable& kernels, const GemmProblem& problem, size_t threads, const PackedB* packed_b) {
+  if (packed_b != nullptr) return packed_b->bf16x3();
   if (kernels.bf16x3_gemm == nullptr) return false;
-  // A PackedB's panels are read in kc blocks of the AMX path, which must not
-  // straddle the float32 ones (true of the tables in dispatch.cpp).
-  if (packed_b != nullptr && packed_b->config().kc % kernels.bf16x3_gemm->kc != 0) return false;
   const size_t rows_per_task = problem.batch >= threads ? problem.m : problem.m * problem.batch / threads;
   return rows_per_task >= kMinBf16x3RowsPerTask;
 }
 
-// Rows [p0, p0 + kb) x columns [j0, j0 + 16) of B[entry] as a strided matrix.
-StridedMatrix bf16x3_b_source(const GemmProblem& problem, const PackedB* packed_b, size_t entry, size_t p0, size_t j0) {
-  if (packed_b != nullptr) {
-    const GemmConfig& config = packed_b->config();
-    const size_t k0 = p0 / config.kc * config.kc, panel0 = j0 / config.nr * config.nr;
-    const float* panel = packed_b->data() + panel_offset(config, problem.k, round_up(problem.n, config.nr), k0, panel0);
-    return StridedMatrix{panel + (p0 - k0) * config.nr + (j0 - panel0), static_cast<ptrdiff_t>(config.nr), 1};
+// Elements of a split B: 3 planes of round_up(k, 32) x round_up(n, 32).
+size_t bf16x3_b_elements(size_t k, size_t n) { return 3 * round_up(k, 32) * round_up(n, 32); }
+
+// Splits columns [j0, j1) (j0 a multiple of 16) of the kc block at k0 of B
+// (strided, `rows` valid rows, padded to kb) into planes `plane` apart whose
+// 16-column panels are kb * 16 elements apart, starting at out.
+void split_b_block(const Bf16x3GemmConfig& config, StridedMatrix b, size_t n, size_t k_valid, size_t kb, size_t k0,
+                   size_t j0, size_t j1, uint16_t* out, size_t plane) {
+  for (size_t j = j0; j < j1; j += 16) {
+    const float* source = b.data + static_cast<ptrdiff_t>(k0) * b.row_stride +
+                          static_cast<ptrdiff_t>(std::min(j, n - 1)) * b.col_stride;
+    config.pack_b(k_valid, kb, j < n ? std::min<size_t>(16, n - j) : 0, source, b.row_stride, b.col_stride,
+                  out + (j - j0) * kb, plane);
   }
-  StridedMatrix b = problem.b;
-  b.data += (problem.b_offsets != nullptr ? problem.b_offsets[entry] : 0) + static_cast<ptrdiff_t>(p0) * b.row_stride +
-            static_cast<ptrdiff_t>(std::min(j0, problem.n - 1)) * b.col_stride;
-  return b;
 }
 
 // One task of the AMX path: rows [row0, row1) x columns [col0, col1) of C[batch_index].
@@ -310,16 +309,25 @@ void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& proble
                    a_batch + static_cast<ptrdiff_t>(row0) * a.row_stride + static_cast<ptrdiff_t>(pc) * a.col_stride,
                    a.row_stride, a.col_stride, kb, a_split, lda, a_plane);
     for (size_t jc = col0; jc < col1; jc += config.nc) {
-      const size_t jc_end = std::min(jc + config.nc, col1), b_plane = round_up(jc_end - jc, 32) * kb;
-      for (size_t j0 = jc; j0 < jc + b_plane / kb; j0 += 16) {
-        const StridedMatrix b = bf16x3_b_source(problem, packed_b, batch_index, pc, j0);
-        config.pack_b(k_valid, kb, j0 < n ? std::min<size_t>(16, n - j0) : 0, b.data, b.row_stride, b.col_stride,
-                      b_split + (j0 - jc) * kb, b_plane);
+      const size_t jc_end = std::min(jc + config.nc, col1);
+      // B block: columns [jc, jc_end) of this kc block, panels kb * 16 apart.
+      const uint16_t* b_block;
+      size_t b_plane;
+      if (packed_b != nullptr) {
+        const size_t n_padded = round_up(n, 32);
+        b_block = packed_b->bf16x3_data() + 3 * n_padded * pc + jc * kb;
+        b_plane = n_padded * kb;
+      } else {
+        StridedMatrix b = problem.b;
+        b.data += problem.b_offsets != nullptr ? problem.b_offsets[batch_index] : 0;
+        b_plane = round_up(jc_end - jc, 32) * kb;
+        split_b_block(config, b, n, k_valid, kb, pc, jc, jc + b_plane / kb, b_split, b_plane);
+        b_block = b_split;
       }
       for (size_t ir = 0; ir < rows; ir += 32) {
         for (size_t jr = jc; jr < jc_end; jr += 32) {
           const GemmEpilogue epilogue{problem.bias != nullptr ? problem.bias + jr : nullptr, problem.activation};
-          config.tile(kb, a_split + ir * lda, lda, a_plane, b_split + (jr - jc) * kb, b_plane,
+          config.tile(kb, a_split + ir * lda, lda, a_plane, b_block + (jr - jc) * kb, b_plane,
                       c + (row0 + ir) * problem.ldc + jr, problem.ldc, std::min<size_t>(32, rows - ir),
                       std::min<size_t>(32, n - jr), accumulate, last && has_epilogue ? &epilogue : nullptr);
         }
@@ -352,7 +360,8 @@ void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, Thr
     if (row0 >= row1 || col0 >= col1) return;
     // bfloat16 planes, counted in floats (two per float).
     float* a_split = a_scratch.reserve(3 * round_up(row1 - row0, 32) * (config.kc + 32) / 2);
-    float* b_split = b_split_scratch.reserve(3 * kb_max * std::min(config.nc, round_up(col1 - col0, 32)) / 2);
+    float* b_split = packed_b != nullptr ? a_split
+                                         : b_split_scratch.reserve(3 * kb_max * std::min(config.nc, round_up(col1 - col0, 32)) / 2);
     if (a_split == nullptr || b_split == nullptr) {
       out_of_memory.store(true, std::memory_order_relaxed);
       return;
@@ -373,6 +382,20 @@ PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b) 
   PackedB packed;
   packed.k_ = k;
   packed.n_ = n;
+  if (kernels.bf16x3_gemm != nullptr) {
+    const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
+    const size_t k_padded = round_up(k, 32), n_padded = round_up(n, 32);
+    packed.bf16x3_ = &config;
+    packed.size_ = std::max<size_t>(bf16x3_b_elements(k, n) / 2, 1);
+    packed.data_ = std::unique_ptr<float[], PackedB::AlignedDelete>(aligned_floats(packed.size_),
+                                                                   PackedB::AlignedDelete{packed.size_});
+    uint16_t* out = reinterpret_cast<uint16_t*>(packed.data_.get());
+    for (size_t k0 = 0; k0 < k_padded; k0 += config.kc) {
+      const size_t kb = std::min(config.kc, k_padded - k0);
+      split_b_block(config, b, n, std::min(kb, k - k0), kb, k0, 0, n_padded, out + 3 * n_padded * k0, n_padded * kb);
+    }
+    return packed;
+  }
   const GemmConfig& config = kernels.gemm;
   packed.config_ = &config;
   packed.size_ = k * round_up(n, config.nr);
@@ -388,7 +411,7 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) return gemm_without_k(kernels, problem);
   if (use_bf16x3(kernels, problem, pool.num_threads(), packed_b)) {
-    return gemm_bf16x3(*kernels.bf16x3_gemm, problem, pool, packed_b);
+    return gemm_bf16x3(packed_b != nullptr ? packed_b->bf16x3_config() : *kernels.bf16x3_gemm, problem, pool, packed_b);
   }
   const GemmConfig& config = packed_b != nullptr ? packed_b->config() : kernels.gemm;
   const size_t mr = config.mr, nr = config.nr;

@@ -27,21 +27,29 @@ struct StridedMatrix {
 };
 
 // B packed once for one kernel table (a Linear's weight packed when it is
-// set): panels of nr columns of the table's micro-kernel, each [k][nr] per
-// kc block, zero padded. The AMX path reads the same panels and splits them
-// per call (gemm.cpp), so a weight is held once, as float32.
+// set). For a micro-kernel table: panels of nr columns, each [k][nr] per kc
+// block, zero padded. For an AMX table (bf16x3()): k and n padded to 32, kc
+// blocks one after another, each 3 bfloat16 planes of 16-column panels in
+// TDPBF16PS's pair-interleaved layout (kernels.h): 6 bytes per weight, split
+// once instead of at every call.
 class PackedB {
  public:
   size_t k() const { return k_; }
   size_t n() const { return n_; }
+  bool bf16x3() const { return bf16x3_ != nullptr; }
+  // A micro-kernel table's PackedB (!bf16x3()).
   const GemmConfig& config() const { return *config_; }
   const float* data() const { return data_.get(); }
+  // An AMX table's PackedB (bf16x3()).
+  const Bf16x3GemmConfig& bf16x3_config() const { return *bf16x3_; }
+  const uint16_t* bf16x3_data() const { return reinterpret_cast<const uint16_t*>(data_.get()); }
   size_t bytes() const { return size_ * sizeof(float); }
 
  private:
   friend PackedB pack_b(const KernelTable&, size_t, size_t, StridedMatrix);
-  size_t k_ = 0, n_ = 0, size_ = 0;
+  size_t k_ = 0, n_ = 0, size_ = 0;  // size_: floats allocated
   const GemmConfig* config_ = nullptr;
+  const Bf16x3GemmConfig* bf16x3_ = nullptr;
   // Aligned operator new[] (64 bytes, or 2 MiB for huge-page buffers: the
   // alignment follows from count), so the deleter must match it.
   struct AlignedDelete {
