@@ -43,6 +43,15 @@ export interface PackedB {
   readonly bytes: number;
 }
 
+/** One B operand of packBBatch, as packB's arguments: element (p, j) of [k, n] at b[p * rowStride + j * colStride]. */
+export interface PackBOperand {
+  b: Float32Array;
+  k: number;
+  n: number;
+  rowStride: number;
+  colStride: number;
+}
+
 /**
  * C[b] = act(A[b] · B[b] + bias) for b < batch (C is overwritten, never read).
  * A[b](i, p) = a[aOffsets[b] + i * aRowStride + p * aColStride], likewise B;
@@ -233,6 +242,14 @@ export interface Binding {
   setNumThreads(n: number): void;
   gemmKernelInfo(isa?: IsaName): GemmKernelInfo;
   packB(b: Float32Array, k: number, n: number, rowStride: number, colStride: number, isa?: IsaName): PackedB;
+  /**
+   * packB for every operand, in parallel on the native pool (one matrix per
+   * task); returns when all are packed. Once an operand is packed, the whole
+   * pages of its array that are unmodified pages of a mapped file (mapFile)
+   * leave the resident set: reading them again maps them back from the page
+   * cache, with the same values (pages JavaScript wrote to are kept).
+   */
+  packBBatch(operands: PackBOperand[], isa?: IsaName): PackedB[];
   gemm(args: GemmArgs): void;
   softmax(args: SoftmaxArgs): void;
   layerNorm(args: LayerNormArgs): void;
@@ -242,6 +259,15 @@ export interface Binding {
   createParameter(data: Float32Array): Parameter;
   /** Checks the description (RangeError ERR_SIMDFORMER_INVALID_PLAN naming the bad step) and builds a plan. */
   createPlan(description: PlanDescription): Plan;
+  /**
+   * The open file `fd`, a regular file of exactly `length` bytes, mapped
+   * copy-on-write (MAP_PRIVATE, readable and writable: writes change this
+   * process's pages, never the file) as an ArrayBuffer, unmapped when it is
+   * collected; `fd` may be closed at once. null where mapping is not possible
+   * (no mmap in this build, another kind of file or size, mmap failing, a
+   * runtime that forbids external ArrayBuffers): read the file instead.
+   */
+  mapFile(fd: number, length: number): ArrayBuffer | null;
   /** Runs the ISA's peak FMA loop on the calling thread; returns float ops and seconds. */
   fmaPeak(isa: IsaName, iterations: number): { flops: number; seconds: number };
   /** Runs the ISA's peak FMA loop on every pool thread at once; returns total float ops and wall seconds. */

@@ -103,6 +103,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("stats", Napi::Function::New(env, stats_method, "stats"));
   exports.Set("gemmKernelInfo", Napi::Function::New(env, gemm_kernel_info_method, "gemmKernelInfo"));
   exports.Set("packB", Napi::Function::New(env, pack_b_method, "packB"));
+  exports.Set("packBBatch", Napi::Function::New(env, pack_b_batch_method, "packBBatch"));
   exports.Set("gemm", Napi::Function::New(env, gemm_method, "gemm"));
   exports.Set("softmax", Napi::Function::New(env, softmax_method, "softmax"));
   exports.Set("layerNorm", Napi::Function::New(env, layer_norm_method, "layerNorm"));
@@ -110,6 +111,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("attention", Napi::Function::New(env, attention_method, "attention"));
   exports.Set("createParameter", Napi::Function::New(env, create_parameter_method, "createParameter"));
   exports.Set("createPlan", Napi::Function::New(env, create_plan_method, "createPlan"));
+  exports.Set("mapFile", Napi::Function::New(env, map_file_method, "mapFile"));
   exports.Set("fmaPeak", Napi::Function::New(env, fma_peak_method, "fmaPeak"));
   exports.Set("fmaPeakParallel", Napi::Function::New(env, fma_peak_parallel_method, "fmaPeakParallel"));
   return exports;

@@ -14,5 +14,6 @@ Napi::Value fma_peak_parallel_method(const Napi::CallbackInfo& info);  // peak.c
 Napi::Value attention_method(const Napi::CallbackInfo& info);       // attention.cpp
 Napi::Value create_plan_method(const Napi::CallbackInfo& info);     // plan.cpp
 Napi::Function define_plan_class(Napi::Env env);                    // plan.cpp
+Napi::Value map_file_method(const Napi::CallbackInfo& info);        // mapped_file.cpp
 
 }  // namespace simdformer

@@ -1,9 +1,14 @@
 #include "packed_b.h"
 
+#include <string>
+#include <vector>
+
 #include "addon_data.h"
 #include "args.h"
 #include "core/executor.h"
+#include "core/pack_b_batch.h"
 #include "errors.h"
+#include "mapped_file.h"
 
 namespace simdformer {
 
@@ -56,28 +61,74 @@ Napi::Value PackedBHandle::bytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(weight_->packed.bytes()));
 }
 
+namespace {
+
+// A JS handle owning `packed`, counted in native_bytes() for as long as any
+// plan or handle holds it.
+Napi::Value new_handle(Napi::Env env, const KernelTable& kernels, PackedB packed) {
+  auto* weight = new LinearWeight{std::move(packed), &kernels};
+  const int64_t bytes = static_cast<int64_t>(weight->packed.bytes());
+  add_native_bytes(bytes);
+  PackedBParts parts{SharedLinearWeight(weight, [bytes](const LinearWeight* w) {
+    add_native_bytes(-bytes);
+    delete w;
+  })};
+  return addon_data(env).packed_b_class.New({Napi::External<PackedBParts>::New(env, &parts)});
+}
+
+// One B operand read from JS: `name` holds { b, k, n, rowStride, colStride }
+// (or the same as positional arguments, see pack_b_method).
+PackBRequest to_request(Napi::Env env, const std::string& name, const Napi::Value& b_value, const Napi::Value& k_value,
+                        const Napi::Value& n_value, const Napi::Value& row_value, const Napi::Value& col_value) {
+  const FloatArray b = to_float32(env, name + "b", b_value);
+  PackBRequest request;
+  request.k = to_size(env, name + "k", k_value, 1);
+  request.n = to_size(env, name + "n", n_value, 1);
+  const size_t row_stride = to_size(env, name + "rowStride", row_value, 0);
+  const size_t col_stride = to_size(env, name + "colStride", col_value, 0);
+  check_reach(env, name + "b", b.length, 0, request.k, row_stride, request.n, col_stride);
+  request.b = StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)};
+  return request;
+}
+
+}  // namespace
+
 Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    const FloatArray b = to_float32(env, "b", info[0]);
-    const size_t k = to_size(env, "k", info[1], 1);
-    const size_t n = to_size(env, "n", info[2], 1);
-    const size_t row_stride = to_size(env, "rowStride", info[3], 0);
-    const size_t col_stride = to_size(env, "colStride", info[4], 0);
+    const PackBRequest request = to_request(env, "", info[0], info[1], info[2], info[3], info[4]);
     const KernelTable& kernels = to_kernels(env, "isa", info[5]);
-    check_reach(env, "b", b.length, 0, k, row_stride, n, col_stride);
-    auto* weight = new LinearWeight{
-        pack_b(kernels, k, n,
-               StridedMatrix{b.data, static_cast<ptrdiff_t>(row_stride), static_cast<ptrdiff_t>(col_stride)}),
-        &kernels};
-    // Counted in native_bytes() for as long as any plan or handle holds it.
-    const int64_t bytes = static_cast<int64_t>(weight->packed.bytes());
-    add_native_bytes(bytes);
-    PackedBParts parts{SharedLinearWeight(weight, [bytes](const LinearWeight* w) {
-      add_native_bytes(-bytes);
-      delete w;
-    })};
-    return addon_data(env).packed_b_class.New({Napi::External<PackedBParts>::New(env, &parts)});
+    return new_handle(env, kernels, pack_b(kernels, request.k, request.n, request.b));
+  });
+}
+
+Napi::Value pack_b_batch_method(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    if (!info[0].IsArray()) throw invalid_type(env, "operands", "an array of { b, k, n, rowStride, colStride }", info[0]);
+    const Napi::Array operands = info[0].As<Napi::Array>();
+    const KernelTable& kernels = to_kernels(env, "isa", info[1]);
+    // Every operand is read and checked here, on the JS thread; the arrays
+    // stay alive (held by `operands`) while the pool packs them.
+    std::vector<PackBRequest> requests;
+    requests.reserve(operands.Length());
+    for (uint32_t i = 0; i < operands.Length(); ++i) {
+      const std::string name = "operands[" + std::to_string(i) + "]";
+      const Napi::Object operand = to_object(env, name, operands.Get(i));
+      requests.push_back(to_request(env, name + ".", operand.Get("b"), operand.Get("k"), operand.Get("n"),
+                                    operand.Get("rowStride"), operand.Get("colStride")));
+    }
+    // Once packed, a weight's unmodified pages of a mapped file leave the
+    // resident set (they are only read again if JavaScript reads the tensor),
+    // so a model loaded from a file costs its packed copy, not twice its size.
+    std::vector<PackedB> packed = pack_b_batch(kernels, requests, thread_pool(), [](const PackBRequest& request) {
+      const size_t span = (request.k - 1) * static_cast<size_t>(request.b.row_stride) +
+                          (request.n - 1) * static_cast<size_t>(request.b.col_stride) + 1;
+      release_file_pages(request.b.data, span * sizeof(float));
+    });
+    Napi::Array handles = Napi::Array::New(env, packed.size());
+    for (uint32_t i = 0; i < packed.size(); ++i) handles.Set(i, new_handle(env, kernels, std::move(packed[i])));
+    return handles;
   });
 }
 

@@ -37,5 +37,7 @@ class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
 
 // packB(b, k, n, rowStride, colStride, isa?) -> PackedB
 Napi::Value pack_b_method(const Napi::CallbackInfo& info);
+// packBBatch([{ b, k, n, rowStride, colStride }, ...], isa?) -> PackedB[], packed in parallel on the pool
+Napi::Value pack_b_batch_method(const Napi::CallbackInfo& info);
 
 }  // namespace simdformer

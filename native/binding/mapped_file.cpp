@@ -1,0 +1,131 @@
+// mapFile(fd, length): a file's bytes as an ArrayBuffer without reading them,
+// for loadSafetensors. The mapping is private and writable (MAP_PRIVATE,
+// PROT_READ | PROT_WRITE): pages are shared with the page cache until
+// JavaScript writes to one, which then gets a private copy (copy-on-write),
+// so tensors viewing the buffer can be modified and the file never is.
+// Unmapped by the ArrayBuffer's finalizer (garbage collection or the end of
+// the environment, worker threads included).
+//
+// Returns null, and the caller reads the file instead, wherever mapping is
+// not possible: no POSIX mmap in this build (Windows), an fd that is not a
+// regular file of exactly `length` bytes, mmap failing, or a runtime that
+// forbids external ArrayBuffers (napi_no_external_buffers_allowed, e.g.
+// Electron's V8 sandbox).
+#include "mapped_file.h"
+
+#include <napi.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+
+#include "args.h"
+#include "errors.h"
+#include "ops.h"
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#include <sys/stat.h>
+#define SIMDFORMER_HAVE_MMAP 1
+#else
+#define SIMDFORMER_HAVE_MMAP 0
+#endif
+#if defined(__linux__)
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+namespace simdformer {
+
+namespace {
+
+#if SIMDFORMER_HAVE_MMAP
+// napi_finalize for the ArrayBuffer: the hint carries the mapping's length.
+void unmap(napi_env, void* data, void* length) { munmap(data, reinterpret_cast<size_t>(length)); }
+
+Napi::Value map(Napi::Env env, int fd, size_t length) {
+  struct stat status;
+  if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode) || status.st_size < 0 ||
+      static_cast<unsigned long long>(status.st_size) != length) {
+    return env.Null();
+  }
+  void* data = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  if (data == MAP_FAILED) return env.Null();
+  napi_value buffer;
+  const napi_status created =
+      napi_create_external_arraybuffer(env, data, length, unmap, reinterpret_cast<void*>(length), &buffer);
+  if (created == napi_ok) return Napi::Value(env, buffer);
+  if (created == napi_no_external_buffers_allowed) {
+    // Refused before anything took ownership: the mapping is still ours.
+    munmap(data, length);
+  }
+  // Any other failure may already have run the finalizer (Node frees the data
+  // of a Buffer it could not create), so the mapping is left alone rather
+  // than unmapped twice. The caller keeps `length` within Node's buffer limit,
+  // so this is not expected.
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_value ignored;
+    napi_get_and_clear_last_exception(env, &ignored);
+  }
+  return env.Null();
+}
+#endif
+
+}  // namespace
+
+void release_file_pages(const void* data, size_t bytes) noexcept {
+#if defined(__linux__)
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
+  if (begin >= end) return;
+  const int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (pagemap < 0) return;
+  // One 64-bit entry per page (Documentation/admin-guide/mm/pagemap.rst):
+  // bit 63 present, bit 61 a file page (or shared anonymous memory, which
+  // MADV_DONTNEED also leaves intact). A written page of a private mapping is
+  // anonymous, so it never qualifies.
+  constexpr uint64_t kPresentFile = (uint64_t{1} << 63) | (uint64_t{1} << 61);
+  constexpr size_t kChunk = 512;
+  uint64_t entries[kChunk];
+  uintptr_t run = 0;  // first page of the current run of releasable pages, 0 for none
+  uintptr_t address = begin;
+  while (address < end) {
+    const size_t count = std::min<size_t>(kChunk, (end - address) / page);
+    const ssize_t read_bytes = pread(pagemap, entries, count * sizeof(uint64_t),
+                                     static_cast<off_t>(address / page * sizeof(uint64_t)));
+    if (read_bytes != static_cast<ssize_t>(count * sizeof(uint64_t))) break;
+    for (size_t i = 0; i < count; ++i, address += page) {
+      const bool releasable = (entries[i] & kPresentFile) == kPresentFile;
+      if (releasable && run == 0) run = address;
+      if (!releasable && run != 0) {
+        madvise(reinterpret_cast<void*>(run), address - run, MADV_DONTNEED);
+        run = 0;
+      }
+    }
+  }
+  if (run != 0) madvise(reinterpret_cast<void*>(run), address - run, MADV_DONTNEED);
+  close(pagemap);
+#else
+  static_cast<void>(data);
+  static_cast<void>(bytes);
+#endif
+}
+
+Napi::Value map_file_method(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    const size_t fd = to_size(env, "fd", info[0], 0, INT_MAX);
+    const size_t length = to_size(env, "length", info[1], 1);
+#if SIMDFORMER_HAVE_MMAP
+    return map(env, static_cast<int>(fd), length);
+#else
+    static_cast<void>(fd);
+    static_cast<void>(length);
+    return env.Null();
+#endif
+  });
+}
+
+}  // namespace simdformer
