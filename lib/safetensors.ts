@@ -18,6 +18,9 @@
  *   code 'ERR_SIMDFORMER_UNSUPPORTED_DTYPE': a well-formed file holding a
  *     dtype simdformer cannot represent.
  * A path that cannot be read throws Node's own error (ENOENT, EISDIR, ...).
+ * A mapped file must not be truncated while its tensors are in use (their
+ * pages would be gone: the process dies of SIGBUS, as with any mapping);
+ * saving over it with saveSafetensors is safe (see replacement()).
  *
  * dtypes at load (lossless except the float narrowing, which is PyTorch's `.float()`):
  *   F32 → float32; F16, BF16, F64 → float32; BOOL → bool (any non-zero byte is true);
@@ -26,8 +29,13 @@
  * At save: float32 → F32, int32 → I32, int64 → I64, bool → BOOL.
  *
  * Tensors come back in a Map (so a tensor named `__proto__` is an ordinary
- * key), in the order of their data in the file. Each owns its memory: nothing
- * aliases a Uint8Array you passed in, and no alignment of it is assumed.
+ * key), in the order of their data in the file. Nothing aliases a Uint8Array
+ * you passed in, and no alignment of it is assumed. A path is mapped
+ * copy-on-write where the platform allows (mapFile below): float32, int32 and
+ * int64 tensors aligned to their element size (as writers lay them out) are
+ * then views of the mapping, with no read and no copy; writing to them
+ * changes this process's copy only. Other dtypes and misaligned tensors are
+ * converted or copied, and where a file cannot be mapped it is read.
  * Metadata (`{ metadata: true }`) is a null-prototype string→string record,
  * empty when the file has none.
  *
@@ -41,7 +49,10 @@
  * Supported hosts are little-endian (x86-64, arm64), so typed arrays over
  * file bytes need no byte swapping.
  */
+import { constants as bufferConstants } from 'buffer';
 import * as fs from 'fs';
+import { threadId } from 'worker_threads';
+import { binding } from './binding';
 import { invalidType, invalidValue, type ErrorCode, type SimdformerError } from './errors';
 import { Tensor, type DType, type TensorData } from './tensor';
 
@@ -75,17 +86,24 @@ const DTYPE_BITS = new Map<string, number>([
 
 /**
  * Turns one tensor's little-endian bytes into our typed array. `raw` may be
- * modified and kept when `owned` (a fresh allocation at offset 0); otherwise
- * it is a view of the caller's memory and only read.
+ * modified and kept when `owned` (a fresh read buffer, or a private mapping
+ * of the file); otherwise it is a view of the caller's memory and only read.
  */
 type Decoder = (raw: Uint8Array, numel: number, owned: boolean) => TensorData;
 
+type ElementArray = Float32Array | Int32Array | BigInt64Array | Int16Array | Uint16Array | Uint32Array;
+
 /**
- * `raw` itself when it is ours and starts its buffer, else an aligned copy
+ * `raw` as `n` elements of `type`: a view of it when it is ours and aligned
+ * to the element size (no copy), else a view of an aligned copy
  * (`new Uint8Array(view)` copies; a Buffer's `slice` would not).
  */
-function ownBytes(raw: Uint8Array, owned: boolean): Uint8Array {
-  return owned && raw.byteOffset === 0 ? raw : new Uint8Array(raw);
+function elements<T extends ElementArray>(
+  type: { new(buffer: ArrayBufferLike, byteOffset: number, length: number): T; BYTES_PER_ELEMENT: number },
+  raw: Uint8Array, n: number, owned: boolean,
+): T {
+  const bytes = owned && raw.byteOffset % type.BYTES_PER_ELEMENT === 0 ? raw : new Uint8Array(raw);
+  return new type(bytes.buffer, bytes.byteOffset, n);
 }
 
 /** Bytes as 0 / 1, in a new Uint8Array. */
@@ -96,19 +114,19 @@ function toBoolBytes(raw: Uint8Array): Uint8Array {
 }
 
 const DECODERS = new Map<string, Decoder>([
-  ['F32', (raw, n, owned) => new Float32Array(ownBytes(raw, owned).buffer, 0, n)],
-  ['I32', (raw, n, owned) => new Int32Array(ownBytes(raw, owned).buffer, 0, n)],
-  ['I64', (raw, n, owned) => new BigInt64Array(ownBytes(raw, owned).buffer, 0, n)],
+  ['F32', (raw, n, owned) => elements(Float32Array, raw, n, owned)],
+  ['I32', (raw, n, owned) => elements(Int32Array, raw, n, owned)],
+  ['I64', (raw, n, owned) => elements(BigInt64Array, raw, n, owned)],
   ['F16', (raw, n) => mapHalfWords(raw, n, halfToFloatBits)],
   ['BF16', (raw, n) => mapHalfWords(raw, n, (word) => word << 16)],
   ['F64', (raw, n) => doubleToFloat(raw, n)],
   ['BOOL', (raw) => toBoolBytes(raw)],
   ['U8', (raw, n) => Int32Array.from(raw.subarray(0, n))],
   ['I8', (raw, n) => Int32Array.from(new Int8Array(raw.buffer, raw.byteOffset, n))],
-  ['I16', (raw, n, owned) => Int32Array.from(new Int16Array(ownBytes(raw, owned).buffer, 0, n))],
-  ['U16', (raw, n, owned) => Int32Array.from(new Uint16Array(ownBytes(raw, owned).buffer, 0, n))],
+  ['I16', (raw, n, owned) => Int32Array.from(elements(Int16Array, raw, n, owned))],
+  ['U16', (raw, n, owned) => Int32Array.from(elements(Uint16Array, raw, n, owned))],
   ['U32', (raw, n, owned) => {
-    const source = new Uint32Array(ownBytes(raw, owned).buffer, 0, n);
+    const source = elements(Uint32Array, raw, n, owned);
     const out = new BigInt64Array(n);
     const words = new Uint32Array(out.buffer);  // [low, high] pairs; high stays 0
     for (let i = 0; i < n; i++) words[2 * i] = source[i];
@@ -549,16 +567,54 @@ function result(header: Header, tensors: Map<string, Tensor>, withMetadata: bool
   return withMetadata ? { tensors, metadata: header.metadata } : tensors;
 }
 
-function loadFromBytes(bytes: Uint8Array, fail: Fail): { header: Header; tensors: Map<string, Tensor> } {
+/** `owned`: the bytes are a private mapping of the file, so aligned tensors may be views of them. */
+function loadFromBytes(bytes: Uint8Array, fail: Fail, owned = false): { header: Header; tensors: Map<string, Tensor> } {
   const headerLength = readHeaderLength(bytes, bytes.length, fail);
   const dataStart = 8 + headerLength;
   const header = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, fail);
   const tensors = new Map<string, Tensor>();
   for (const entry of header.entries) {
     const raw = bytes.subarray(dataStart + entry.begin, dataStart + entry.end);
-    tensors.set(entry.name, decodeTensor(entry, raw, false, fail));
+    tensors.set(entry.name, decodeTensor(entry, raw, owned, fail));
   }
   return { header, tensors };
+}
+
+// ---------------------------------------------------------------------------
+// Mapping: a file's bytes without reading them
+
+/**
+ * Files that loadSafetensors mapped and whose tensors may still be alive,
+ * `dev:ino` → number of mappings. Such a file must not be truncated: its
+ * pages would vanish from under the tensors, and touching them would kill
+ * the process (SIGBUS). saveSafetensors therefore replaces such a file by
+ * renaming a new one over it instead of rewriting it in place.
+ */
+const liveMappings = new Map<string, number>();
+const mappingCollected = new FinalizationRegistry<string>((key) => {
+  const count = liveMappings.get(key)! - 1;
+  if (count === 0) liveMappings.delete(key);
+  else liveMappings.set(key, count);
+});
+
+function fileKey(stat: fs.BigIntStats): string {
+  return `${stat.dev}:${stat.ino}`;
+}
+
+/**
+ * The open file's bytes mapped copy-on-write (binding.mapFile: no read, no
+ * copy; JavaScript may write to the tensors, the file never changes), or null
+ * where that is not possible and the file must be read: not a regular file,
+ * empty, over Node's buffer size limit, or mapping refused.
+ */
+function mapFile(fd: number, stat: fs.BigIntStats): Uint8Array | null {
+  if (!stat.isFile() || stat.size === 0n || stat.size > BigInt(bufferConstants.MAX_LENGTH)) return null;
+  const mapped = binding.mapFile(fd, Number(stat.size));
+  if (mapped === null) return null;
+  const key = fileKey(stat);
+  liveMappings.set(key, (liveMappings.get(key) ?? 0) + 1);
+  mappingCollected.register(mapped, key);
+  return new Uint8Array(mapped);
 }
 
 function readFullySync(fd: number, target: Uint8Array, position: number, fail: Fail): void {
@@ -578,13 +634,19 @@ async function readFully(handle: fs.promises.FileHandle, target: Uint8Array, pos
 }
 
 /**
- * Reads a file piece by piece: prefix, header, then each tensor straight into
- * its own fresh buffer (no copy of the whole file, no 2 GiB file limit).
+ * Maps the file (zero copy: tensors aligned to their element size, which is
+ * how writers lay them out, are views of the mapping; others are copied), or
+ * where it cannot be mapped reads it piece by piece: prefix, header, then
+ * each tensor straight into its own fresh buffer (no copy of the whole file,
+ * no 2 GiB file limit). The checks and errors are the same either way.
  */
 function loadFromFileSync(path: string, fail: Fail): { header: Header; tensors: Map<string, Tensor> } {
   const fd = fs.openSync(path, 'r');
   try {
-    const size = fs.fstatSync(fd).size;
+    const stat = fs.fstatSync(fd, { bigint: true });
+    const mapped = mapFile(fd, stat);
+    if (mapped !== null) return loadFromBytes(mapped, fail, true);
+    const size = Number(stat.size);
     const prefix = new Uint8Array(8);
     if (size >= 8) readFullySync(fd, prefix, 0, fail);
     const headerLength = readHeaderLength(prefix, size, fail);
@@ -604,10 +666,14 @@ function loadFromFileSync(path: string, fail: Fail): { header: Header; tensors: 
   }
 }
 
+/** loadFromFileSync with asynchronous reads (mapping takes no I/O). */
 async function loadFromFile(path: string, fail: Fail): Promise<{ header: Header; tensors: Map<string, Tensor> }> {
   const handle = await fs.promises.open(path, 'r');
   try {
-    const { size } = await handle.stat();
+    const stat = await handle.stat({ bigint: true });
+    const mapped = mapFile(handle.fd, stat);
+    if (mapped !== null) return loadFromBytes(mapped, fail, true);
+    const size = Number(stat.size);
     const prefix = new Uint8Array(8);
     if (size >= 8) await readFully(handle, prefix, 0, fail);
     const headerLength = readHeaderLength(prefix, size, fail);
@@ -746,32 +812,62 @@ function checkPath(path: unknown): string {
   return path;
 }
 
+let replacements = 0;
+
+/**
+ * Where a save writes: `path` itself, or, when loadSafetensors has that file
+ * mapped (liveMappings), a new file beside it, renamed over it once written:
+ * the mapped tensors keep the old file's pages (it lives on, unnamed, until
+ * they are collected), which truncating it in place would take from them.
+ */
+function replacement(path: string): { temporary: string; target: string; mode: number } | null {
+  if (liveMappings.size === 0) return null;
+  const stat = fs.statSync(path, { bigint: true, throwIfNoEntry: false });
+  if (stat === undefined || !liveMappings.has(fileKey(stat))) return null;
+  const target = fs.realpathSync(path);
+  // Unique per process, thread and call; opened with 'wx', so never someone else's file.
+  const temporary = `${target}.${process.pid}-${threadId}-${++replacements}.tmp`;
+  return { temporary, target, mode: Number(stat.mode & 0o7777n) };
+}
+
 /** Writes `stateDict` to a safetensors file, synchronously (tensor by tensor, no copy of the whole file). */
 export function saveSafetensorsSync(path: string, stateDict: StateDict, metadata?: Metadata): void {
   checkPath(path);
   const chunks = prepare(stateDict, metadata);
-  const fd = fs.openSync(path, 'w');
+  const replace = replacement(path);
+  const fd = fs.openSync(replace?.temporary ?? path, replace ? 'wx' : 'w');
   try {
+    if (replace) fs.fchmodSync(fd, replace.mode);
     for (const chunk of chunks) {
       for (let done = 0; done < chunk.length;) done += fs.writeSync(fd, chunk, done, Math.min(IO_CHUNK, chunk.length - done));
     }
+  } catch (error) {
+    if (replace) fs.rmSync(replace.temporary, { force: true });
+    throw error;
   } finally {
     fs.closeSync(fd);
   }
+  if (replace) fs.renameSync(replace.temporary, replace.target);
 }
 
 /** Writes `stateDict` to a safetensors file. */
 export async function saveSafetensors(path: string, stateDict: StateDict, metadata?: Metadata): Promise<void> {
   checkPath(path);
   const chunks = prepare(stateDict, metadata);
-  const handle = await fs.promises.open(path, 'w');
+  const replace = replacement(path);
+  const handle = await fs.promises.open(replace?.temporary ?? path, replace ? 'wx' : 'w');
   try {
+    if (replace) await handle.chmod(replace.mode);
     for (const chunk of chunks) {
       for (let done = 0; done < chunk.length;) {
         done += (await handle.write(chunk, done, Math.min(IO_CHUNK, chunk.length - done))).bytesWritten;
       }
     }
+  } catch (error) {
+    if (replace) await fs.promises.rm(replace.temporary, { force: true });
+    throw error;
   } finally {
     await handle.close();
   }
+  if (replace) await fs.promises.rename(replace.temporary, replace.target);
 }

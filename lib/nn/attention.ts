@@ -7,9 +7,10 @@
 import { dtypeError, shapeError, valueError } from '../errors';
 import { Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, PreparedForward, ShapedValue, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, PreparedForward, ShapedValue, Value } from './graph';
+import { LinearWeightRows, nativeParameter, packedLinearWeight } from './handles';
 import { filled, lazy, xavierUniform } from './init';
-import { Linear } from './basic';
+import { Linear, LinearOptions } from './basic';
 import { Module } from './module';
 
 export interface MultiheadAttentionOptions {
@@ -61,6 +62,19 @@ function strides(layout: SequenceLayout, length: number, width: number) {
   return layout.batchFirst ? { batchStride: length * width, seqStride: width } : { batchStride: width, seqStride: layout.batch * width };
 }
 
+/**
+ * MultiheadAttention's out_proj: a Linear whose bias starts at zero (PyTorch's
+ * _reset_parameters: constant_(out_proj.bias, 0.)), PyTorch's class name kept
+ * for loadStateDict's messages. Linear's constructor still draws the bias
+ * seed, so the seeds of every later parameter stay the same.
+ */
+class NonDynamicallyQuantizableLinear extends Linear {
+  constructor(inFeatures: number, outFeatures: number, options: LinearOptions) {
+    super(inFeatures, outFeatures, options);
+    if (this.hasParameter('bias')) this.registerParameter('bias', filled([outFeatures], 0));
+  }
+}
+
 export class MultiheadAttention extends Module {
   readonly embedDim: number;
   readonly numHeads: number;
@@ -96,8 +110,7 @@ export class MultiheadAttention extends Module {
       this.registerParameter('v_proj_weight', lazy([embedDim, this.vdim], (g) => xavierUniform([embedDim, this.vdim], g)));
     }
     this.registerParameter('in_proj_bias', this.hasBias ? filled([3 * embedDim], 0) : null);
-    this.outProj = this.registerModule('out_proj', new Linear(embedDim, embedDim, { bias: this.hasBias }));
-    if (this.outProj.bias !== null) (this.outProj.bias.data as Float32Array).fill(0);
+    this.outProj = this.registerModule('out_proj', new NonDynamicallyQuantizableLinear(embedDim, embedDim, { bias: this.hasBias }));
     const biasKv = () => lazy([1, 1, embedDim], (g) => xavierUniform([1, embedDim], g).reshape([1, 1, embedDim]));
     this.registerParameter('bias_k', addBiasKv ? biasKv() : null);
     this.registerParameter('bias_v', addBiasKv ? biasKv() : null);
@@ -108,12 +121,26 @@ export class MultiheadAttention extends Module {
     return this.kdim === this.embedDim && this.vdim === this.embedDim;
   }
 
+  /**
+   * The weight rows projecting q (0), k (1) or v (2): a third of
+   * in_proj_weight [3E, E], or q/k/v_proj_weight [E, E / kdim / vdim]; null
+   * when `read` finds no tensor.
+   */
+  private projectionRows(which: 0 | 1 | 2, read: (name: string) => Tensor | null): LinearWeightRows | null {
+    const E = this.embedDim;
+    const weight = read(this.qkvSameEmbedDim ? 'in_proj_weight' : ['q_proj_weight', 'k_proj_weight', 'v_proj_weight'][which]);
+    return weight === null ? null : { weight, first: this.qkvSameEmbedDim ? which * E : 0, rows: E };
+  }
+
+  protected override linearWeightRows(): LinearWeightRows[] {
+    return ([0, 1, 2] as const).map((which) => this.projectionRows(which, (name) => this.loadedParameter(name)))
+      .filter((rows): rows is LinearWeightRows => rows !== null);
+  }
+
   /** Projection weight and bias of q (0), k (1) or v (2). */
   private projection(which: 0 | 1 | 2) {
     const E = this.embedDim;
-    const weight = this.qkvSameEmbedDim
-      ? packedLinearWeight(this.parameter('in_proj_weight')!, which * E, E)
-      : packedLinearWeight(this.parameter(['q_proj_weight', 'k_proj_weight', 'v_proj_weight'][which])!);
+    const weight = packedLinearWeight(this.projectionRows(which, (name) => this.parameter(name))!);
     const bias = this.parameter('in_proj_bias');
     return { weight, bias: bias === null ? null : nativeParameter(bias, which * E, E) };
   }

@@ -5,7 +5,8 @@
 import { dtypeError, invalidType, invalidValue, shapeError } from '../errors';
 import { numelOf, Tensor } from '../tensor';
 import { checkBoolean, checkDropout, checkFloatTensor, checkNumber, checkPositiveInteger, checkTensor, shapeString } from './checks';
-import { describeInput, ForwardOptions, ForwardRunner, Graph, nativeParameter, packedLinearWeight, PreparedForward, Value } from './graph';
+import { describeInput, ForwardOptions, ForwardRunner, Graph, PreparedForward, Value } from './graph';
+import { LinearWeightRows, nativeParameter, packedLinearWeight } from './handles';
 import { filled, lazy, normal, uniform } from './init';
 import { LazyTensor, Module } from './module';
 import type { ActivationName } from '../../binding';
@@ -37,10 +38,16 @@ export class Linear extends Module {
     return this.parameter('bias');
   }
 
+  protected override linearWeightRows(): LinearWeightRows[] {
+    const weight = this.loadedParameter('weight');
+    return weight === null ? [] : [{ weight, first: 0, rows: this.outFeatures }];
+  }
+
   /** Adds this layer to a graph: x [rows, inFeatures] -> [rows, outFeatures]. */
   emit(graph: Graph, x: Value, activation: ActivationName = 'none'): Value {
     const bias = this.bias;
-    return graph.linear(x, packedLinearWeight(this.weight), bias === null ? null : nativeParameter(bias), activation);
+    const weight = packedLinearWeight({ weight: this.weight, first: 0, rows: this.outFeatures });
+    return graph.linear(x, weight, bias === null ? null : nativeParameter(bias), activation);
   }
 
   private check(input: unknown): Tensor {

@@ -11,7 +11,6 @@ import type { ActivationName, PackedB, Parameter, Plan, PlanStep, PlanValue } fr
 import { binding } from '../binding';
 import { invalidType } from '../errors';
 import { Tensor } from '../tensor';
-import { cachedHandle } from './handles';
 import { currentWeightsVersion } from './module';
 
 export interface Value {
@@ -26,23 +25,6 @@ export interface ShapedValue {
 }
 
 type StepSpec = PlanStep extends infer S ? (S extends PlanStep ? Omit<S, 'inputs' | 'output'> : never) : never;
-
-/**
- * Rows [first, first + rows) of a PyTorch Linear weight [out, in], packed as
- * the GEMM's B operand (its transpose, [in, rows]).
- */
-export function packedLinearWeight(weight: Tensor, first = 0, rows = weight.shape[0]): PackedB {
-  const inFeatures = weight.shape[1];
-  return cachedHandle(weight, `packed:${first}:${rows}`, () =>
-    binding.packB((weight.data as Float32Array).subarray(first * inFeatures, (first + rows) * inFeatures),
-      inFeatures, rows, 1, inFeatures));
-}
-
-/** Elements [start, start + length) of a float32 tensor as a native parameter. */
-export function nativeParameter(tensor: Tensor, start = 0, length = tensor.numel - start): Parameter {
-  return cachedHandle(tensor, `param:${start}:${length}`, () =>
-    binding.createParameter((tensor.data as Float32Array).subarray(start, start + length)));
-}
 
 function valueType(tensor: Tensor): PlanValue['type'] {
   return tensor.dtype === 'float32' ? 'float32' : tensor.dtype === 'bool' ? 'bool' : 'int64';

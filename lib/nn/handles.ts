@@ -5,11 +5,12 @@
  * loadStateDict always sees the tensor's current values, `assign` included.
  */
 import type { PackedB, Parameter } from '../../binding';
+import { binding } from '../binding';
 import { Tensor } from '../tensor';
 
 const nativeHandles = new WeakMap<Tensor, Map<string, PackedB | Parameter>>();
 
-export function cachedHandle<H extends PackedB | Parameter>(tensor: Tensor, key: string, make: () => H): H {
+function cachedHandle<H extends PackedB | Parameter>(tensor: Tensor, key: string, make: () => H): H {
   let handles = nativeHandles.get(tensor);
   if (handles === undefined) nativeHandles.set(tensor, (handles = new Map()));
   let handle = handles.get(key) as H | undefined;
@@ -19,4 +20,53 @@ export function cachedHandle<H extends PackedB | Parameter>(tensor: Tensor, key:
 
 export function forgetNativeHandles(tensor: Tensor): void {
   nativeHandles.delete(tensor);
+}
+
+/** Rows [first, first + rows) of a PyTorch Linear weight [out, in]: what one GEMM multiplies by. */
+export interface LinearWeightRows {
+  weight: Tensor;
+  first: number;
+  rows: number;
+}
+
+/** The rows as the GEMM's B operand (their transpose, [in, rows]), for packB / packBBatch. */
+function operand({ weight, first, rows }: LinearWeightRows) {
+  const inFeatures = weight.shape[1];
+  const b = (weight.data as Float32Array).subarray(first * inFeatures, (first + rows) * inFeatures);
+  return { b, k: inFeatures, n: rows, rowStride: 1, colStride: inFeatures };
+}
+
+function packedKey(rows: LinearWeightRows): string {
+  return `packed:${rows.first}:${rows.rows}`;
+}
+
+/** The packed B operand of these rows, packed on first use. */
+export function packedLinearWeight(rows: LinearWeightRows): PackedB {
+  return cachedHandle(rows.weight, packedKey(rows), () => {
+    const { b, k, n, rowStride, colStride } = operand(rows);
+    return binding.packB(b, k, n, rowStride, colStride);
+  });
+}
+
+/**
+ * Packs those of `weights` not packed yet, in one native call that packs
+ * them in parallel, so that the next forward finds them ready
+ * (Module.loadStateDict calls this).
+ */
+export function packLinearWeights(weights: readonly LinearWeightRows[]): void {
+  const pending: LinearWeightRows[] = [];
+  const isPending = (rows: LinearWeightRows) =>
+    pending.some((p) => p.weight === rows.weight && p.first === rows.first && p.rows === rows.rows);
+  for (const rows of weights) {
+    if (nativeHandles.get(rows.weight)?.has(packedKey(rows)) !== true && !isPending(rows)) pending.push(rows);
+  }
+  if (pending.length === 0) return;
+  const packed = binding.packBBatch(pending.map(operand));
+  pending.forEach((rows, i) => cachedHandle(rows.weight, packedKey(rows), () => packed[i]));
+}
+
+/** Elements [start, start + length) of a float32 tensor as a native parameter. */
+export function nativeParameter(tensor: Tensor, start = 0, length = tensor.numel - start): Parameter {
+  return cachedHandle(tensor, `param:${start}:${length}`, () =>
+    binding.createParameter((tensor.data as Float32Array).subarray(start, start + length)));
 }

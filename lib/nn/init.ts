@@ -28,7 +28,11 @@ export function normal(shape: readonly number[], generator?: Generator): Tensor<
   return randn(shape, { generator });
 }
 
-export function filled(shape: readonly number[], value: number): Tensor<'float32'> {
-  const data = new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value);
-  return new Tensor<'float32'>(data, shape);
+/**
+ * A constant parameter (LayerNorm's ones and zeros, zero biases), made on
+ * first read like the random ones but drawing no seed: a model whose weights
+ * are then loaded never allocates it.
+ */
+export function filled(shape: readonly number[], value: number): LazyTensor {
+  return new LazyTensor(shape, () => new Tensor<'float32'>(new Float32Array(shape.reduce((a, b) => a * b, 1)).fill(value), shape));
 }

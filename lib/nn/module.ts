@@ -4,7 +4,7 @@
  */
 import { invalidType, shapeError, SimdformerError } from '../errors';
 import { Tensor } from '../tensor';
-import { forgetNativeHandles } from './handles';
+import { forgetNativeHandles, LinearWeightRows, packLinearWeights } from './handles';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 
@@ -96,6 +96,21 @@ export abstract class Module {
     return this.read(this.buffers, name);
   }
 
+  /** The parameter if it holds a tensor already; null when empty or not yet made (never materialises). */
+  protected loadedParameter(name: string): Tensor | null {
+    const slot = this.parameters.get(name) ?? null;
+    return slot instanceof Tensor ? slot : null;
+  }
+
+  /**
+   * The Linear weights (or row slices of them) this module's own forward
+   * multiplies by, among its loaded parameters (loadedParameter): packed
+   * ahead of the first forward by loadStateDict. Children report their own.
+   */
+  protected linearWeightRows(): LinearWeightRows[] {
+    return [];
+  }
+
   /** Whether a parameter slot is filled (without materialising it). */
   protected hasParameter(name: string): boolean {
     return (this.parameters.get(name) ?? null) !== null;
@@ -153,6 +168,11 @@ export abstract class Module {
    * copies (a tensor of another dtype is still converted): loading a file
    * then costs no second copy, and later changes to those tensors reach the
    * module after its next loadStateDict.
+   *
+   * The Linear weights of this module and its children are then packed for
+   * the GEMM (in parallel, on the native threads), so the first forward runs
+   * at full speed; weights left to their lazy initialisation are packed by
+   * the first forward that reads them.
    */
   loadStateDict(stateDict: StateDict, options: { strict?: boolean; assign?: boolean } = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
@@ -188,7 +208,13 @@ export abstract class Module {
       if (value === undefined) continue;
       slot.set(assign && value.dtype === slot.dtype ? value : copyTensor(value, slot.dtype));
     }
+    packLinearWeights(this.modulesBelow().flatMap((module) => module.linearWeightRows()));
     return { missingKeys, unexpectedKeys };
+  }
+
+  /** This module and every module below it. */
+  private modulesBelow(): Module[] {
+    return [this, ...this.children().flatMap((child) => child.modulesBelow())];
   }
 
   /** Every parameter and buffer slot below this module, by dotted name (lazy ones stay unmade). */

@@ -1,0 +1,366 @@
+// Model load: a safetensors path is mapped copy-on-write instead of read (the
+// same tensors byte for byte, views of the mapping; writable without touching
+// the file; misaligned tensors copied; the same errors), saving over a mapped
+// file, loadStateDict packing the Linear weights so the first forward packs
+// nothing, a packed weight's file pages leaving the resident set, and loading
+// in a worker thread.
+import { createHash } from 'crypto';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { binding } from '../lib/binding';
+import { loadSafetensors, loadSafetensorsSync, nn, saveSafetensors, saveSafetensorsSync, SafetensorsError, stats, Tensor } from '../lib';
+import { expectError, root } from './helpers';
+
+const SAFETENSORS_FIXTURES = path.join(__dirname, 'fixtures', 'safetensors');
+const MODULE_FIXTURES = path.join(__dirname, 'fixtures', 'modules');
+const TRANSFORMER_FIXTURE = path.join(MODULE_FIXTURES, 'transformer_batch_first_all_masks.safetensors');
+const linux = process.platform === 'linux';
+
+let tmp: string;
+beforeAll(() => {
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'simdformer-load-'));
+});
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+afterEach(() => jest.restoreAllMocks());
+
+/** A copy of `source` in the temporary folder, so tests may change or replace it. */
+function copyOf(source: string, name = path.basename(source)): string {
+  const file = path.join(tmp, name);
+  fs.copyFileSync(source, file);
+  return file;
+}
+
+/** Loads with mapping refused, as on a platform without mmap: the read path. */
+function withoutMapping<T>(load: () => T): T {
+  const spy = jest.spyOn(binding, 'mapFile').mockReturnValue(null);
+  let result: T;
+  try {
+    result = load();
+  } catch (error) {
+    spy.mockRestore();
+    throw error;
+  }
+  if (!(result instanceof Promise)) {
+    spy.mockRestore();
+    return result;
+  }
+  return result.finally(() => spy.mockRestore()) as T;
+}
+
+function bytesOf(tensor: Tensor): Buffer {
+  return Buffer.from(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength);
+}
+
+/** Whether the tensor is a view of a buffer larger than itself (the file's mapping), not a buffer of its own. */
+function isView(tensor: Tensor): boolean {
+  return tensor.data.buffer.byteLength > tensor.data.byteLength;
+}
+
+function expectSameTensors(actual: Map<string, Tensor>, expected: Map<string, Tensor>): void {
+  expect([...actual.keys()]).toEqual([...expected.keys()]);
+  for (const [key, tensor] of expected) {
+    const other = actual.get(key)!;
+    expect({ key, dtype: other.dtype, shape: other.shape }).toEqual({ key, dtype: tensor.dtype, shape: tensor.shape });
+    expect(bytesOf(other).equals(bytesOf(tensor))).toBe(true);
+  }
+}
+
+function sha256(file: string): string {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+/** A safetensors file with `header` (JSON text, written as given: no padding) and `data`. */
+function handmade(header: object | string, data: Uint8Array): Uint8Array {
+  const json = Buffer.from(typeof header === 'string' ? header : JSON.stringify(header), 'utf8');
+  const out = Buffer.alloc(8 + json.length + data.length);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  json.copy(out, 8);
+  out.set(data, 8 + json.length);
+  return out;
+}
+
+/** The error `fn` throws (or rejects with), as a plain record. */
+async function errorOf(fn: () => unknown): Promise<{ name: string; code?: string; message: string }> {
+  try {
+    await fn();
+  } catch (error) {
+    const { name, message, code } = error as SafetensorsError;
+    return { name, code, message };
+  }
+  throw new Error('expected an error');
+}
+
+describe('mapped loading', () => {
+  const files = [
+    ...fs.readdirSync(SAFETENSORS_FIXTURES).filter((name) => name.endsWith('.safetensors')).map((name) => path.join(SAFETENSORS_FIXTURES, name)),
+    TRANSFORMER_FIXTURE,
+  ];
+
+  test.each(files.map((file) => [path.basename(file), file]))('%s: mapped, read and from bytes give the same tensors', async (_, file) => {
+    const fromBytes = loadSafetensorsSync(fs.readFileSync(file));
+    const mapped = loadSafetensorsSync(file);
+    expectSameTensors(mapped, fromBytes);
+    expectSameTensors(await loadSafetensors(file), fromBytes);
+    expectSameTensors(withoutMapping(() => loadSafetensorsSync(file)), fromBytes);
+    const read = await withoutMapping(() => loadSafetensors(file));
+    expectSameTensors(read, fromBytes);
+    expect([...read.values()].some(isView)).toBe(false);
+    // Aligned float32 / int32 / int64 tensors are views of the mapping; other dtypes are converted into arrays of their own.
+    const size = fs.statSync(file).size;
+    for (const tensor of mapped.values()) {
+      const aligned = tensor.data.byteOffset % tensor.data.BYTES_PER_ELEMENT === 0;
+      expect(tensor.data.buffer.byteLength === size).toBe(isView(tensor));
+      if (isView(tensor)) expect(aligned).toBe(true);
+    }
+    if (file === TRANSFORMER_FIXTURE) expect([...mapped.values()].filter((t) => t.dtype === 'float32').every(isView)).toBe(true);
+  });
+
+  test('writing to a mapped tensor changes neither the file nor a later load', async () => {
+    const file = copyOf(TRANSFORMER_FIXTURE);
+    const before = sha256(file);
+    const first = new Map([...loadSafetensorsSync(file)].filter(([, tensor]) => tensor.dtype === 'float32'));
+    const original = new Map([...first].map(([key, tensor]) => [key, Buffer.from(bytesOf(tensor))]));
+    for (const tensor of first.values()) (tensor.data as Float32Array).fill(12345);
+    const second = await loadSafetensors(file);
+    expect(sha256(file)).toBe(before);
+    for (const [key, bytes] of original) expect(bytesOf(second.get(key)!).equals(bytes)).toBe(true);
+    for (const tensor of first.values()) expect((tensor.data as Float32Array).every((v) => v === 12345)).toBe(true);
+  });
+
+  test('misaligned tensors are copied to aligned arrays of their own; aligned ones stay views', () => {
+    // Offsets in the data buffer, which starts 8-byte aligned (the header is padded with spaces):
+    // a, c, d sit at multiples of their element size; b (I64 at 12), e (F32 at 33) and g (I64 at 37) do not.
+    const layout = [
+      ['p', 'U8', Uint8Array.of(1, 2, 3, 4)], ['a', 'F32', Float32Array.of(1.5, -2)], ['b', 'I64', BigInt64Array.of(-3n)],
+      ['c', 'F32', Float32Array.of(7)], ['d', 'I32', Int32Array.of(9, 10)], ['q', 'U8', Uint8Array.of(5)],
+      ['e', 'F32', Float32Array.of(0.25)], ['g', 'I64', BigInt64Array.of(1n << 40n)],
+    ] as const;
+    const header: Record<string, object> = {};
+    const parts: Uint8Array[] = [];
+    let offset = 0;
+    for (const [name, dtype, values] of layout) {
+      header[name] = { dtype, shape: [values.length], data_offsets: [offset, offset + values.byteLength] };
+      parts.push(new Uint8Array(values.buffer));
+      offset += values.byteLength;
+    }
+    const json = JSON.stringify(header);
+    const bytes = handmade(json.padEnd(Math.ceil(json.length / 8) * 8, ' '), Buffer.concat(parts));
+    const file = path.join(tmp, 'misaligned.safetensors');
+    fs.writeFileSync(file, bytes);
+    const loaded = loadSafetensorsSync(file);
+    expectSameTensors(loaded, loadSafetensorsSync(bytes));
+    expect(Array.from(loaded.get('e')!.data as Float32Array)).toEqual([0.25]);
+    expect(Array.from(loaded.get('g')!.data as BigInt64Array)).toEqual([1n << 40n]);
+    const views = ['a', 'b', 'c', 'd', 'e', 'g'].filter((name) => isView(loaded.get(name)!));
+    expect(views).toEqual(['a', 'c', 'd']);
+    for (const tensor of loaded.values()) expect(tensor.data.byteOffset % tensor.data.BYTES_PER_ELEMENT).toBe(0);
+  });
+
+  test('a truncated or invalid file gives the typed error the read path gives', async () => {
+    const whole = fs.readFileSync(TRANSFORMER_FIXTURE);
+    const headerEnd = 8 + Number(whole.readBigUInt64LE(0));
+    const cases: [string, Uint8Array][] = [
+      ['empty', whole.subarray(0, 0)],
+      ['5 bytes', whole.subarray(0, 5)],
+      ['half a header', whole.subarray(0, headerEnd >> 1)],
+      ['data cut short', whole.subarray(0, headerEnd + 100)],
+      ['trailing byte', Buffer.concat([whole, Buffer.of(0)])],
+      ['not JSON', handmade('{"a":', new Uint8Array(0))],
+      ['unsupported dtype', handmade({ a: { dtype: 'U64', shape: [1], data_offsets: [0, 8] } }, new Uint8Array(8))],
+    ];
+    for (const [name, bytes] of cases) {
+      const file = path.join(tmp, `bad-${name.replace(/ /g, '-')}.safetensors`);
+      fs.writeFileSync(file, bytes);
+      const read = await errorOf(() => withoutMapping(() => loadSafetensorsSync(file)));
+      expect(read.name).toBe('SafetensorsError');
+      expect(read.code).toMatch(/^ERR_SIMDFORMER_(INVALID_SAFETENSORS|UNSUPPORTED_DTYPE)$/);
+      expect({ name, error: await errorOf(() => loadSafetensorsSync(file)) }).toEqual({ name, error: read });
+      expect({ name, error: await errorOf(() => loadSafetensors(file)) }).toEqual({ name, error: read });
+    }
+    expect((await errorOf(() => loadSafetensors(tmp))).message).toMatch(/EISDIR/);
+    expect((await errorOf(() => loadSafetensorsSync(path.join(tmp, 'missing')))).message).toMatch(/ENOENT/);
+  });
+
+  test('saving over a mapped file replaces it: tensors loaded from it keep their values', async () => {
+    for (const save of ['sync', 'async'] as const) {
+      const file = copyOf(TRANSFORMER_FIXTURE, `replaced-${save}.safetensors`);
+      fs.chmodSync(file, 0o640);
+      const link = path.join(tmp, `link-${save}`);
+      fs.symlinkSync(file, link);
+      const loaded = new Map([...loadSafetensorsSync(link)].filter(([, tensor]) => tensor.dtype === 'float32'));
+      const original = new Map([...loaded].map(([key, tensor]) => [key, Buffer.from(bytesOf(tensor))]));
+      const changed = new Map([...loaded].map(([key, tensor]) => [key, new Tensor((tensor.data as Float32Array).map((v) => v + 1), tensor.shape)]));
+      if (save === 'sync') saveSafetensorsSync(link, changed);
+      else await saveSafetensors(link, changed);
+      // The old tensors still read their pages (truncating the file in place would make this a SIGBUS).
+      for (const [key, tensor] of loaded) expect(bytesOf(tensor).equals(original.get(key)!)).toBe(true);
+      expectSameTensors(loadSafetensorsSync(file), changed);
+      expect(fs.lstatSync(link).isSymbolicLink()).toBe(true);
+      expect(fs.statSync(file).mode & 0o777).toBe(0o640);
+    }
+    expect(fs.readdirSync(tmp).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    // A file nobody has mapped is written in place.
+    const unmapped = path.join(tmp, 'in-place.safetensors');
+    saveSafetensorsSync(unmapped, new Map([['x', new Tensor(Float32Array.of(1), [1])]]));
+    const inode = fs.statSync(unmapped).ino;
+    saveSafetensorsSync(unmapped, new Map([['x', new Tensor(Float32Array.of(2), [1])]]));
+    expect(fs.statSync(unmapped).ino).toBe(inode);
+  });
+
+  test('the binding checks its arguments and declines what it cannot map', () => {
+    expectError(() => binding.mapFile('3' as never, 10), TypeError, 'ERR_SIMDFORMER_INVALID_ARG_TYPE',
+      'Expected an integer in [0, 2147483647] for fd but received \'3\' of type string');
+    expectError(() => binding.mapFile(0, 0), RangeError, 'ERR_SIMDFORMER_OUT_OF_RANGE',
+      'Expected an integer >= 1 for length but received 0 of type number');
+    const directory = fs.openSync(tmp, 'r');
+    const file = fs.openSync(TRANSFORMER_FIXTURE, 'r');
+    try {
+      const size = fs.fstatSync(file).size;
+      expect(binding.mapFile(directory, 4096)).toBeNull();
+      expect(binding.mapFile(file, size + 1)).toBeNull();
+      const mapped = binding.mapFile(file, size);
+      if (linux) expect(Buffer.from(mapped!).equals(fs.readFileSync(TRANSFORMER_FIXTURE))).toBe(true);
+    } finally {
+      fs.closeSync(directory);
+      fs.closeSync(file);
+    }
+  });
+});
+
+describe('packing at load', () => {
+  function transformer(): nn.Transformer {
+    return new nn.Transformer({ dModel: 20, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 40, activation: 'gelu', batchFirst: true });
+  }
+
+  /** The fixture's forward: [output, PyTorch's output]. */
+  function runFixture(model: nn.Transformer, file: Map<string, Tensor>): [Tensor, Tensor] {
+    const input = (name: string) => file.get(`__input__.${name}`)!;
+    const output = model.forwardSync(input('src'), input('tgt'), {
+      srcMask: input('src_mask'), tgtMask: input('tgt_mask'), memoryMask: input('memory_mask'),
+      srcKeyPaddingMask: input('src_key_padding_mask'), tgtKeyPaddingMask: input('tgt_key_padding_mask'),
+      memoryKeyPaddingMask: input('memory_key_padding_mask'),
+    });
+    return [output, file.get('__output__.0')!];
+  }
+
+  const weightsOf = (file: Map<string, Tensor>) => new Map([...file].filter(([key]) => !key.startsWith('__')));
+
+  test('a model loaded from a mapped file (assign) gives the outputs of one loaded from bytes, and PyTorch\'s', () => {
+    const mappedFile = loadSafetensorsSync(TRANSFORMER_FIXTURE);
+    const mapped = transformer();
+    mapped.loadStateDict(weightsOf(mappedFile), { assign: true });
+    const [output, expected] = runFixture(mapped, mappedFile);
+
+    const bytesFile = loadSafetensorsSync(fs.readFileSync(TRANSFORMER_FIXTURE));
+    const copied = transformer();
+    copied.loadStateDict(weightsOf(bytesFile));
+    expect(bytesOf(runFixture(copied, bytesFile)[0]).equals(bytesOf(output))).toBe(true);
+
+    expect(output.shape).toEqual(expected.shape);
+    const data = output.data as Float32Array;
+    expect(Math.max(...data.map((v, i) => Math.abs(v - (expected.data as Float32Array)[i])))).toBeLessThanOrEqual(1e-4);
+  });
+
+  test('loadStateDict packs every Linear weight in one parallel call, so the first forward packs nothing', () => {
+    const file = loadSafetensorsSync(TRANSFORMER_FIXTURE);
+    const model = transformer();
+    const packB = jest.spyOn(binding, 'packB');
+    const packBBatch = jest.spyOn(binding, 'packBBatch');
+    const before = stats().nativeBytes;
+    model.loadStateDict(weightsOf(file), { assign: true });
+    // Encoder layers: q, k, v (thirds of in_proj_weight), out_proj, linear1, linear2; decoder layers: twice the
+    // attention's four, plus the two linears.
+    expect(packBBatch).toHaveBeenCalledTimes(1);
+    expect(packBBatch.mock.calls[0][0]).toHaveLength(2 * 6 + 2 * 10);
+    const linearFloats = [...model.stateDict()].filter(([key]) => /(proj_weight|\.weight)$/.test(key) && !/norm/.test(key))
+      .reduce((total, [, t]) => total + t.numel, 0);
+    expect(stats().nativeBytes - before).toBeGreaterThanOrEqual(4 * linearFloats);
+    runFixture(model, file);
+    expect(packB).not.toHaveBeenCalled();
+    expect(packBBatch).toHaveBeenCalledTimes(1);
+
+    // Weights left to their lazy initialisation are packed by the first forward that reads them, as before.
+    const partial = new nn.Linear(20, 30);
+    partial.loadStateDict(new Map([['bias', new Tensor(new Float32Array(30), [30])]]), { strict: false });
+    expect(packBBatch).toHaveBeenCalledTimes(1);
+    partial.forwardSync(new Tensor(new Float32Array(20), [1, 20]));
+    expect(packB).toHaveBeenCalledTimes(1);
+  });
+
+  (linux ? test : test.skip)('once packed, a mapped weight\'s file pages leave the resident set; written pages stay', () => {
+    const rows = 1024, columns = 512;  // a 2 MiB weight
+    const weight = new Float32Array(rows * columns).map((_, i) => Math.sin(i));
+    const file = path.join(tmp, 'resident.safetensors');
+    saveSafetensorsSync(file, new Map([['weight', new Tensor(weight, [rows, columns])], ['bias', new Tensor(new Float32Array(rows), [rows])]]));
+    /** KiB of the file's mapping resident in this process (/proc/self/smaps). */
+    const residentKiB = () => {
+      let total = 0;
+      let inMapping = false;
+      for (const line of fs.readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+        if (/^[0-9a-f]+-[0-9a-f]+ /.test(line)) inMapping = line.endsWith(file);
+        else if (inMapping && line.startsWith('Rss:')) total += Number(line.split(/\s+/)[1]);
+      }
+      return total;
+    };
+    const loaded = loadSafetensorsSync(file);
+    const data = loaded.get('weight')!.data as Float32Array;
+    expect(data.every((v, i) => v === weight[i])).toBe(true);  // touches every page
+    expect(residentKiB()).toBeGreaterThanOrEqual(2048);
+    data[1000] = 42;  // this page becomes a private copy
+
+    const linear = new nn.Linear(columns, rows);
+    linear.loadStateDict(loaded, { assign: true });
+    expect(residentKiB()).toBeLessThanOrEqual(64);  // the written page, the header's, the bias's (fault-around maps neighbours)
+    // The values are all still there: read again from the page cache, the written one from its private copy.
+    expect(data[1000]).toBe(42);
+    expect(data.every((v, i) => i === 1000 || v === weight[i])).toBe(true);
+    const expected = weight.slice();
+    expected[1000] = 42;
+    const reference = new nn.Linear(columns, rows);
+    reference.loadStateDict(new Map([['weight', new Tensor(expected, [rows, columns])], ['bias', loaded.get('bias')!]]));
+    const x = new Tensor(new Float32Array(2 * columns).map((_, i) => Math.cos(i)), [2, columns]);
+    expect(bytesOf(linear.forwardSync(x)).equals(bytesOf(reference.forwardSync(x)))).toBe(true);
+  });
+
+  test('loading in a worker thread works, and the worker exits and unmaps its file', async () => {
+    const file = copyOf(TRANSFORMER_FIXTURE, 'worker.safetensors');
+    // The worker runs the TypeScript sources through the typescript package, as jest does here.
+    const code = `
+      const fs = require('fs');
+      const ts = require('typescript');
+      require.extensions['.ts'] = (module, filename) => module._compile(ts.transpileModule(fs.readFileSync(filename, 'utf8'),
+        { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, filename);
+      const { parentPort, workerData } = require('worker_threads');
+      const { loadSafetensors, nn } = require(workerData.lib);
+      (async () => {
+        const weights = await loadSafetensors(workerData.file);
+        const mapped = fs.readFileSync('/proc/self/maps', 'utf8').includes(workerData.file);
+        const linear = new nn.Linear(20, 60);
+        linear.loadStateDict(new Map([['weight', weights.get('encoder.layers.0.self_attn.in_proj_weight')],
+          ['bias', weights.get('encoder.layers.0.self_attn.in_proj_bias')]]), { assign: true });
+        const output = await linear.forward(weights.get('__input__.src'));
+        parentPort.postMessage({ mapped, output: output.data });
+      })();
+    `;
+    const worker = new Worker(code, { eval: true, workerData: { file, lib: path.join(root, 'lib') } });
+    const [message, exitCode] = await new Promise<[{ mapped: boolean; output: Float32Array }, number]>((resolve, reject) => {
+      let received: { mapped: boolean; output: Float32Array };
+      worker.on('message', (m) => { received = m; });
+      worker.on('error', reject);
+      worker.on('exit', (code) => resolve([received, code]));
+    });
+    expect(exitCode).toBe(0);
+    const weights = loadSafetensorsSync(fs.readFileSync(file));
+    const linear = new nn.Linear(20, 60);
+    linear.loadStateDict(new Map([['weight', weights.get('encoder.layers.0.self_attn.in_proj_weight')!],
+      ['bias', weights.get('encoder.layers.0.self_attn.in_proj_bias')!]]));
+    expect(Buffer.from(message.output.buffer).equals(bytesOf(linear.forwardSync(weights.get('__input__.src')!)))).toBe(true);
+    if (linux) {
+      expect(message.mapped).toBe(true);
+      // The worker's environment ended: its mapping's finalizer ran.
+      expect(fs.readFileSync('/proc/self/maps', 'utf8').includes(file)).toBe(false);
+    }
+  });
+});
