@@ -96,33 +96,6 @@ struct OnlineSoftmaxPanel {
 };
 using OnlineSoftmaxStepFn = void (*)(const OnlineSoftmaxPanel& panel);
 
-#define SIMDFORMER_DECLARE_ISA_KERNELS(isa)                                                                  \
-  void f32_softmax_row_##isa(size_t n, const float* x, float scale, const float* mask, float* y);           \
-  void f32_layernorm_row_##isa(size_t n, const float* x, float eps, const float* weight, const float* bias, \
-                               float* y);                                                                   \
-  void f32_relu_##isa(size_t n, const float* x, float* y);                                                  \
-  void f32_gelu_##isa(size_t n, const float* x, float* y);                                                  \
-  double f32_fma_peak_##isa(size_t iterations);                                                            \
-  void f32_online_softmax_step_##isa(const OnlineSoftmaxPanel& panel);
-
-// Scalar reference, always built. Tile 4x8 (any tile is correct; this one is small).
-SIMDFORMER_DECLARE_ISA_KERNELS(ref)
-void f32_gemm_4x8_ref(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc, size_t mr_valid,
-                      size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
-
-#if defined(__x86_64__) || defined(_M_X64)
-// AVX2 + FMA (16 ymm registers): 6 x 16 tile = 12 accumulators.
-SIMDFORMER_DECLARE_ISA_KERNELS(avx2)
-void f32_gemm_6x16_avx2(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc,
-                        size_t mr_valid, size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
-
-// AVX-512 F/BW/DQ/VL (32 zmm registers): 14 x 32 tile = 28 accumulators.
-SIMDFORMER_DECLARE_ISA_KERNELS(avx512)
-void f32_gemm_14x32_avx512(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc,
-                           size_t mr_valid, size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
-#endif
-
-#if defined(__x86_64__) || defined(_M_X64)
 // AMX-BF16 GEMM on "bf16x3" operands: every float is split into three
 // bfloat16 parts (hi + mid + lo, each rounding the remainder of the ones
 // before), and the six partial products whose parts sum to at most
@@ -151,6 +124,35 @@ using PackBBf16x3Fn = void (*)(size_t kc, size_t kc_padded, size_t nr_valid, con
                                ptrdiff_t col_stride, uint16_t* out, size_t plane);
 using TilesFn = void (*)();
 
+
+#define SIMDFORMER_DECLARE_ISA_KERNELS(isa)                                                                  \
+  void f32_softmax_row_##isa(size_t n, const float* x, float scale, const float* mask, float* y);           \
+  void f32_layernorm_row_##isa(size_t n, const float* x, float eps, const float* weight, const float* bias, \
+                               float* y);                                                                   \
+  void f32_relu_##isa(size_t n, const float* x, float* y);                                                  \
+  void f32_gelu_##isa(size_t n, const float* x, float* y);                                                  \
+  double f32_fma_peak_##isa(size_t iterations);                                                            \
+  void f32_online_softmax_step_##isa(const OnlineSoftmaxPanel& panel);
+
+// Scalar reference, always built. Tile 4x8 (any tile is correct; this one is small).
+SIMDFORMER_DECLARE_ISA_KERNELS(ref)
+void f32_gemm_4x8_ref(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc, size_t mr_valid,
+                      size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
+
+#if defined(__x86_64__) || defined(_M_X64)
+// AVX2 + FMA (16 ymm registers): 6 x 16 tile = 12 accumulators.
+SIMDFORMER_DECLARE_ISA_KERNELS(avx2)
+void f32_gemm_6x16_avx2(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc,
+                        size_t mr_valid, size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
+
+// AVX-512 F/BW/DQ/VL (32 zmm registers): 14 x 32 tile = 28 accumulators.
+SIMDFORMER_DECLARE_ISA_KERNELS(avx512)
+void f32_gemm_14x32_avx512(size_t kc, const float* a_packed, const float* b_packed, float* c, size_t ldc,
+                           size_t mr_valid, size_t nr_valid, bool accumulate, const GemmEpilogue* epilogue);
+#endif
+
+#if defined(__x86_64__) || defined(_M_X64)
+// AMX (x86-64 only; contracts above the ISA declarations).
 void f32_gemm_32x32_bf16x3_amx(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
                                size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
                                bool accumulate, const GemmEpilogue* epilogue);
