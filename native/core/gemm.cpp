@@ -174,6 +174,41 @@ Partition choose_partition(size_t threads, size_t batch, size_t m_tiles, size_t 
   return best;
 }
 
+// How gemm() splits a problem into tasks: batch entries x partition parts
+// of whole mr x nr tiles, and whether the region is worth running in parallel.
+struct TaskSplit {
+  Partition partition;
+  size_t m, n, mr, nr, m_tiles, n_tiles, parts;
+  bool parallel;
+
+  // Rows [row0, row1) x columns [col0, col1) of part `part` (empty when the
+  // split leaves it nothing).
+  struct Rect {
+    size_t row0, row1, col0, col1;
+    bool empty() const { return row0 >= row1 || col0 >= col1; }
+  };
+  Rect rect(size_t part) const {
+    const size_t m_part = part / partition.n_parts, n_part = part % partition.n_parts;
+    return Rect{m_part * m_tiles / partition.m_parts * mr, std::min(m, (m_part + 1) * m_tiles / partition.m_parts * mr),
+                n_part * n_tiles / partition.n_parts * nr, std::min(n, (n_part + 1) * n_tiles / partition.n_parts * nr)};
+  }
+};
+
+TaskSplit split_tasks(const GemmProblem& problem, size_t threads, size_t mr, size_t nr) {
+  TaskSplit split;
+  split.m = problem.m;
+  split.n = problem.n;
+  split.mr = mr;
+  split.nr = nr;
+  split.m_tiles = ceil_div(problem.m, mr);
+  split.n_tiles = ceil_div(problem.n, nr);
+  const double macs = static_cast<double>(problem.batch) * problem.m * problem.n * problem.k;
+  split.partition = choose_partition(threads, problem.batch, split.m_tiles, split.n_tiles, macs);
+  split.parts = split.partition.m_parts * split.partition.n_parts;
+  split.parallel = threads > 1 && problem.batch * split.parts > 1 && macs >= 2 * kMinMacsPerTask;
+  return split;
+}
+
 // C = act(bias) when k = 0 (an empty sum).
 void gemm_without_k(const KernelTable& kernels, const GemmProblem& problem) {
   for (size_t b = 0; b < problem.batch; ++b) {
@@ -340,35 +375,27 @@ thread_local ThreadScratch b_split_scratch;
 
 void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, ThreadPool& pool,
                  const PackedB* packed_b) {
-  const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
-  const size_t m_tiles = ceil_div(m, config.mr), n_tiles = ceil_div(n, config.nr);
-  const double macs = static_cast<double>(batch) * m * n * k;
-  const size_t threads = pool.num_threads();
-  const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
-  const size_t parts = partition.m_parts * partition.n_parts;
-  const bool parallel = threads > 1 && batch * parts > 1 && macs >= 2 * kMinMacsPerTask;
-  const size_t kb_max = std::min(config.kc, round_up(k, 32));
+  const TaskSplit split = split_tasks(problem, pool.num_threads(), config.mr, config.nr);
+  const size_t kb_max = std::min(config.kc, round_up(problem.k, 32));
 
   std::atomic<bool> out_of_memory{false};
-  run_tasks(pool, parallel, batch * parts, [&](size_t task, size_t) {
-    const size_t entry = task / parts, part = task % parts;
-    const size_t m_part = part / partition.n_parts, n_part = part % partition.n_parts;
-    const size_t row0 = m_part * m_tiles / partition.m_parts * config.mr;
-    const size_t row1 = std::min(m, (m_part + 1) * m_tiles / partition.m_parts * config.mr);
-    const size_t col0 = n_part * n_tiles / partition.n_parts * config.nr;
-    const size_t col1 = std::min(n, (n_part + 1) * n_tiles / partition.n_parts * config.nr);
-    if (row0 >= row1 || col0 >= col1) return;
-    // bfloat16 planes, counted in floats (two per float).
-    float* a_split = a_scratch.reserve(3 * round_up(row1 - row0, 32) * (config.kc + 32) / 2);
-    float* b_split = packed_b != nullptr ? a_split
-                                         : b_split_scratch.reserve(3 * kb_max * std::min(config.nc, round_up(col1 - col0, 32)) / 2);
-    if (a_split == nullptr || b_split == nullptr) {
+  run_tasks(pool, split.parallel, problem.batch * split.parts, [&](size_t task, size_t) {
+    const TaskSplit::Rect rect = split.rect(task % split.parts);
+    if (rect.empty()) return;
+    // bfloat16 planes, counted in floats (two per float); B is split here
+    // only when it is not a PackedB.
+    float* a_split = a_scratch.reserve(3 * round_up(rect.row1 - rect.row0, 32) * (config.kc + 32) / 2);
+    float* b_split = nullptr;
+    if (packed_b == nullptr) {
+      b_split = b_split_scratch.reserve(3 * kb_max * std::min(config.nc, round_up(rect.col1 - rect.col0, 32)) / 2);
+    }
+    if (a_split == nullptr || (packed_b == nullptr && b_split == nullptr)) {
       out_of_memory.store(true, std::memory_order_relaxed);
       return;
     }
     config.begin();
-    gemm_bf16x3_block(config, problem, packed_b, entry, row0, row1, col0, col1, reinterpret_cast<uint16_t*>(a_split),
-                      reinterpret_cast<uint16_t*>(b_split));
+    gemm_bf16x3_block(config, problem, packed_b, task / split.parts, rect.row0, rect.row1, rect.col0, rect.col1,
+                      reinterpret_cast<uint16_t*>(a_split), reinterpret_cast<uint16_t*>(b_split));
     config.end();
   });
   if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
@@ -414,15 +441,11 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
     return gemm_bf16x3(packed_b != nullptr ? packed_b->bf16x3_config() : *kernels.bf16x3_gemm, problem, pool, packed_b);
   }
   const GemmConfig& config = packed_b != nullptr ? packed_b->config() : kernels.gemm;
-  const size_t mr = config.mr, nr = config.nr;
-  const size_t m_tiles = ceil_div(m, mr), n_tiles = ceil_div(n, nr), n_padded = n_tiles * nr;
+  const size_t mr = config.mr;
+  const TaskSplit split = split_tasks(problem, pool.num_threads(), mr, config.nr);
+  const size_t n_tiles = split.n_tiles, n_padded = n_tiles * config.nr;
   const size_t k_blocks = ceil_div(k, config.kc);
-
-  const double macs = static_cast<double>(batch) * m * n * k;
-  const size_t threads = pool.num_threads();
-  const Partition partition = choose_partition(threads, batch, m_tiles, n_tiles, macs);
-  const size_t parts = partition.m_parts * partition.n_parts;
-  const bool parallel = threads > 1 && batch * parts > 1 && macs >= 2 * kMinMacsPerTask;
+  const bool parallel = split.parallel;
 
   // B for each batch entry: the PackedB, or packed here (once if shared).
   const float* b_packed = nullptr;
@@ -446,21 +469,18 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   }
 
   std::atomic<bool> out_of_memory{false};
-  run_tasks(pool, parallel, batch * parts, [&](size_t task, size_t) {
-    const size_t entry = task / parts, part = task % parts;
-    const size_t m_part = part / partition.n_parts, n_part = part % partition.n_parts;
-    const size_t row0 = m_part * m_tiles / partition.m_parts * mr;
-    const size_t row1 = std::min(m, (m_part + 1) * m_tiles / partition.m_parts * mr);
-    const size_t col0 = n_part * n_tiles / partition.n_parts * nr;
-    const size_t col1 = std::min(n, (n_part + 1) * n_tiles / partition.n_parts * nr);
-    if (row0 >= row1 || col0 >= col1) return;
-    const size_t a_rows = std::min(std::max(mr, config.mc / mr * mr), round_up(row1 - row0, mr));
+  run_tasks(pool, parallel, batch * split.parts, [&](size_t task, size_t) {
+    const size_t entry = task / split.parts;
+    const TaskSplit::Rect rect = split.rect(task % split.parts);
+    if (rect.empty()) return;
+    const size_t a_rows = std::min(std::max(mr, config.mc / mr * mr), round_up(rect.row1 - rect.row0, mr));
     float* a_packed = a_scratch.reserve(a_rows * std::min(config.kc, k));
     if (a_packed == nullptr) {
       out_of_memory.store(true, std::memory_order_relaxed);
       return;
     }
-    gemm_block(config, problem, entry, b_packed + entry * b_batch_stride, row0, row1, col0, col1, a_packed);
+    gemm_block(config, problem, entry, b_packed + entry * b_batch_stride, rect.row0, rect.row1, rect.col0, rect.col1,
+               a_packed);
   });
   if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
 }
