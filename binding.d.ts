@@ -164,6 +164,11 @@ export interface SequenceStrides {
   seqStride: number;
 }
 
+/** q, k or v of a plan's attention step: strides, and where the view starts in its value (default 0). */
+export interface PlanSequence extends SequenceStrides {
+  offset?: number;
+}
+
 /**
  * One step of a plan; `inputs` and `output` are value ids (-1 for an absent
  * optional input). Shapes are flat: each step states the sizes it needs.
@@ -179,7 +184,7 @@ export type PlanStep =
   | { kind: 'additiveMask'; inputs: [number]; output: number }
   /**
    * Multi-head attention on projected q [.., heads * headDim], k, v [.., heads * vHeadDim]:
-   * element (n, l, h, d) of q at n * q.batchStride + l * q.seqStride + h * headDim + d; likewise k, v, out.
+   * element (n, l, h, d) of q at q.offset + n * q.batchStride + l * q.seqStride + h * headDim + d; likewise k, v, out.
    * inputs: [q, k, v, attnMask ([L, S] or [batch * heads, L, S] when attnMaskPerHead) | -1, keyPaddingMask ([batch, S]) | -1], masks additive.
    * weights: a value id receiving per-head probabilities [batch, heads, L, S].
    * causal: also mask key j for query i when j > i (PyTorch's SDPA is_causal, top-left aligned).
@@ -188,7 +193,7 @@ export type PlanStep =
   | {
       kind: 'attention'; inputs: [number, number, number, number, number]; output: number; weights?: number | null;
       batch: number; heads: number; tgtLen: number; srcLen: number; headDim: number; vHeadDim: number;
-      q: SequenceStrides; k: SequenceStrides; v: SequenceStrides; outBatchStride: number; outSeqStride: number;
+      q: PlanSequence; k: PlanSequence; v: PlanSequence; outBatchStride: number; outSeqStride: number;
       scale: number; attnMaskPerHead?: boolean; causal?: boolean;
     }
   /** out[n, i] = mean over h of x[n, h, i] */

@@ -363,3 +363,64 @@ describe('gemm micro-kernels vs ref vs a double-precision triple loop', () => {
 function gcd(x: number, y: number): number {
   return y === 0 ? x : gcd(y, x % y);
 }
+
+describe('plan: a residual add folded into the GEMM of the Linear before it', () => {
+  // out = x · Wᵀ + bias + r. The Plan folds the add into the Linear's GEMM
+  // when nothing else reads the Linear's output; making that output a plan
+  // output too keeps the add apart. Both must give the same bits (float
+  // addition commutes) and match a double-precision reference.
+  const rows = 200, k = 40, n = 72;
+  const rng = random(17);
+  const x = uniform(rng, rows * k), w = uniform(rng, n * k), bias = uniform(rng, n), r = uniform(rng, rows * n);
+  const weight = binding.packB(w, k, n, 1, k); // B = Wᵀ [k, n]: element (p, j) at j * k + p
+  const biasParam = binding.createParameter(bias);
+  const f32 = (count: number) => ({ type: 'float32' as const, count });
+
+  function reference(): Float64Array {
+    const out = new Float64Array(rows * n);
+    for (let i = 0; i < rows; ++i) {
+      for (let j = 0; j < n; ++j) {
+        let sum = bias[j];
+        for (let p = 0; p < k; ++p) sum += x[i * k + p] * w[j * k + p];
+        out[i * n + j] = sum + r[i * n + j];
+      }
+    }
+    return out;
+  }
+
+  test('folded and separate adds agree bit for bit, either operand order, and match the reference', () => {
+    // values: 0 x, 1 r, 2 linear out, 3 sum
+    const steps = (order: 'pr' | 'rp') => [
+      { kind: 'linear' as const, inputs: [0] as [number], output: 2, weight, bias: biasParam },
+      { kind: 'add' as const, inputs: (order === 'pr' ? [2, 1] : [1, 2]) as [number, number], output: 3, outer: 1, mid: 1, inner: rows * n },
+    ];
+    const values = [f32(rows * k), f32(rows * n), f32(rows * n), f32(rows * n)];
+    const [folded] = binding.createPlan({ values, inputs: [0, 1], outputs: [3], steps: steps('pr') }).run([x, r]);
+    const [foldedSwapped] = binding.createPlan({ values, inputs: [0, 1], outputs: [3], steps: steps('rp') }).run([x, r]);
+    const [separate, linearOut] = binding.createPlan({ values, inputs: [0, 1], outputs: [3, 2], steps: steps('pr') }).run([x, r]);
+    expect(Buffer.from(folded.buffer).equals(Buffer.from(separate.buffer))).toBe(true);
+    expect(Buffer.from(foldedSwapped.buffer).equals(Buffer.from(separate.buffer))).toBe(true);
+    const expected = reference();
+    let worst = 0;
+    for (let i = 0; i < rows * n; ++i) {
+      expect(separate[i]).toBe(Math.fround(linearOut[i] + r[i]));
+      worst = Math.max(worst, Math.abs(folded[i] - expected[i]));
+    }
+    expect(worst).toBeLessThan(1e-5);
+  });
+
+  test('a residual written after the Linear: the other operand is folded instead, same result', () => {
+    // values: 0 x, 1 p = linear(x), 2 q = linear2(x) with the same weight, 3 p + q.
+    // p is written before q's step, so the add folds into q's GEMM with p as the residual.
+    const values = [f32(rows * k), f32(rows * n), f32(rows * n), f32(rows * n)];
+    const steps = [
+      { kind: 'linear' as const, inputs: [0] as [number], output: 1, weight, bias: biasParam },
+      { kind: 'linear' as const, inputs: [0] as [number], output: 2, weight, bias: null },
+      { kind: 'add' as const, inputs: [1, 2] as [number, number], output: 3, outer: 1, mid: 1, inner: rows * n },
+    ];
+    const [sum] = binding.createPlan({ values, inputs: [0], outputs: [3], steps }).run([x]);
+    const [sumApart, p, q] = binding.createPlan({ values, inputs: [0], outputs: [3, 1, 2], steps }).run([x]);
+    for (let i = 0; i < rows * n; ++i) expect(sumApart[i]).toBe(Math.fround(p[i] + q[i]));
+    expect(Buffer.from(sum.buffer).equals(Buffer.from(sumApart.buffer))).toBe(true);
+  });
+});

@@ -280,6 +280,44 @@ describe('plan attention step', () => {
   });
 });
 
+describe('plan attention step: q, k and v as column ranges of one value', () => {
+  // Self-attention's fused projection writes rows [q | k | v] of width 3E;
+  // the step reads each through its offset and the 3E row stride.
+  test('equals separate q, k, v arrays, in both layouts; an offset past the value is rejected', () => {
+    for (const batchFirst of [true, false]) {
+      const c: Case = { name: 'fused', batch: 2, heads: 4, tgtLen: 37, srcLen: 37, headDim: 16, batchFirst };
+      const problem = build(c, 23);
+      const a = problem.args;
+      const E = c.heads * c.headDim, rows = c.batch * c.tgtLen;
+      // Row r of q (in either layout, rows are E apart) goes to row r of qkv.
+      const qkv = new Float32Array(rows * 3 * E);
+      for (let r = 0; r < rows; ++r) {
+        qkv.set(a.q.subarray(r * E, (r + 1) * E), r * 3 * E);
+        qkv.set(a.k.subarray(r * E, (r + 1) * E), r * 3 * E + E);
+        qkv.set(a.v.subarray(r * E, (r + 1) * E), r * 3 * E + 2 * E);
+      }
+      const wide = stridesFor(c, c.tgtLen, 3 * E);
+      const step = (vOffset: number) => ({
+        kind: 'attention' as const, inputs: [0, 0, 0, -1, -1] as [number, number, number, number, number], output: 1,
+        batch: c.batch, heads: c.heads, tgtLen: c.tgtLen, srcLen: c.srcLen, headDim: c.headDim, vHeadDim: c.headDim,
+        q: { ...wide, offset: 0 }, k: { ...wide, offset: E }, v: { ...wide, offset: vOffset },
+        outBatchStride: a.outStrides.batchStride, outSeqStride: a.outStrides.seqStride, scale: a.scale,
+      });
+      const values = [{ type: 'float32' as const, count: qkv.length }, { type: 'float32' as const, count: problem.outLength }];
+      const [fused] = binding.createPlan({ values, inputs: [0], outputs: [1], steps: [step(2 * E)] }).run([qkv]);
+      const [separate] = binding.createPlan({
+        values: [{ type: 'float32', count: a.q.length }, { type: 'float32', count: a.k.length }, { type: 'float32', count: a.v.length },
+          { type: 'float32', count: problem.outLength }],
+        inputs: [0, 1, 2], outputs: [3],
+        steps: [{ ...step(2 * E), inputs: [0, 1, 2, -1, -1], output: 3, q: a.qStrides, k: a.kStrides, v: a.vStrides }],
+      }).run([a.q, a.k, a.v]);
+      expect(Buffer.from(fused.buffer).equals(Buffer.from(separate.buffer))).toBe(true);
+      expectError(() => binding.createPlan({ values, inputs: [0], outputs: [1], steps: [step(2 * E + 1)] }),
+        RangeError, 'ERR_SIMDFORMER_INVALID_PLAN', /q, k, v or output too small/);
+    }
+  });
+});
+
 describe('modules take the causal route as PyTorch does', () => {
   const steps: PlanStep[][] = [];
   let spy: jest.SpyInstance;
@@ -311,6 +349,25 @@ describe('modules take the causal route as PyTorch does', () => {
     expect(attentionSteps().every((s) => !s.causal && s.inputs[3] !== -1)).toBe(true);
     const a = hinted.data as Float32Array, b = plain.data as Float32Array;
     for (let i = 0; i < a.length; ++i) expect(Math.abs(a[i] - b[i])).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(b[i])));
+  });
+
+  test('self-attention projects q, k and v in one GEMM; cross-attention and distinct tensors do not', () => {
+    const E = 32;
+    const linearWidths = () => steps.flat().filter((s): s is Extract<PlanStep, { kind: 'linear' }> => s.kind === 'linear').map((s) => s.weight.n);
+    const decoder = new nn.TransformerDecoderLayer(E, 4, { dimFeedforward: 64, batchFirst: true });
+    decoder.forwardSync(randn([2, 5, E], { seed: 1 }), randn([2, 7, E], { seed: 2 }));
+    // self-attention [3E], its out_proj, cross-attention q, k, v, its out_proj, two feed-forward layers
+    expect(linearWidths()).toEqual([3 * E, E, E, E, E, E, 64, E]);
+    steps.length = 0;
+    const mha = new nn.MultiheadAttention(E, 4);
+    const x = randn([5, 2, E], { seed: 3 });
+    const [same] = mha.forwardSync(x, x, x);
+    expect(linearWidths()).toEqual([3 * E, E]);
+    steps.length = 0;
+    const copy = () => tensor(x.data as Float32Array, { shape: [5, 2, E] }); // a copy: another tensor
+    const [apart] = mha.forwardSync(x, copy(), copy());
+    expect(linearWidths()).toEqual([E, E, E, E]);
+    expect(Buffer.from((same.data as Float32Array).buffer).equals(Buffer.from((apart.data as Float32Array).buffer))).toBe(true);
   });
 
   test('no causal route with a key padding mask or when weights are wanted', () => {

@@ -270,10 +270,10 @@ describe('packing at load', () => {
     const packBBatch = jest.spyOn(binding, 'packBBatch');
     const before = stats().nativeBytes;
     model.loadStateDict(weightsOf(file), { assign: true });
-    // Encoder layers: q, k, v (thirds of in_proj_weight), out_proj, linear1, linear2; decoder layers: twice the
-    // attention's four, plus the two linears.
+    // Encoder layers: in_proj_weight whole (self-attention's fused q/k/v projection), out_proj, linear1, linear2;
+    // decoder layers: the same for self-attention, cross-attention's q, k, v (thirds of in_proj_weight) and out_proj.
     expect(packBBatch).toHaveBeenCalledTimes(1);
-    expect(packBBatch.mock.calls[0][0]).toHaveLength(2 * 6 + 2 * 10);
+    expect(packBBatch.mock.calls[0][0]).toHaveLength(2 * 4 + 2 * 8);
     const linearFloats = [...model.stateDict()].filter(([key]) => /(proj_weight|\.weight)$/.test(key) && !/norm/.test(key))
       .reduce((total, [, t]) => total + t.numel, 0);
     expect(stats().nativeBytes - before).toBeGreaterThanOrEqual(4 * linearFloats);

@@ -132,7 +132,27 @@ export class MultiheadAttention extends Module {
     return weight === null ? null : { weight, first: this.qkvSameEmbedDim ? which * E : 0, rows: E };
   }
 
+  /**
+   * What loadStateDict packs of in_proj_weight: all of it as one matrix for
+   * self-attention (one GEMM projects q, k and v), or a matrix per projection
+   * for cross-attention (q from one input, k and v from another). Standalone
+   * modules assume self-attention; TransformerDecoderLayer marks its
+   * multihead_attn. Either way a forward packs what it lacks on first use.
+   * @internal
+   */
+  inProjectionUse: 'self' | 'cross' = 'self';
+
+  /** in_proj_weight whole, [3E, E]: the B operand of the fused q/k/v projection. */
+  private fusedProjectionRows(read: (name: string) => Tensor | null): LinearWeightRows | null {
+    const weight = this.qkvSameEmbedDim ? read('in_proj_weight') : null;
+    return weight === null ? null : { weight, first: 0, rows: 3 * this.embedDim };
+  }
+
   protected override linearWeightRows(): LinearWeightRows[] {
+    if (this.inProjectionUse === 'self') {
+      const fused = this.fusedProjectionRows((name) => this.loadedParameter(name));
+      if (fused !== null) return [fused];
+    }
     return ([0, 1, 2] as const).map((which) => this.projectionRows(which, (name) => this.loadedParameter(name)))
       .filter((rows): rows is LinearWeightRows => rows !== null);
   }
@@ -158,9 +178,24 @@ export class MultiheadAttention extends Module {
       const { weight, bias } = this.projection(which);
       return graph.linear(x, weight, bias);
     };
-    const q = project(query, 0);
-    let k = project(key, 1);
-    let v = project(value, 2);
+    // Self-attention projects q, k and v in one GEMM by the whole in_proj_weight,
+    // as PyTorch's _in_projection_packed does: one pass over the input and one
+    // parallel region instead of three. The attention step then reads q, k
+    // and v as column ranges of that [rows, 3E] value. Extra key rows
+    // (bias_k, add_zero_attn) need k and v apart.
+    const fused = query === key && key === value && this.fusedProjectionRows((name) => this.parameter(name)) !== null &&
+      this.parameter('bias_k') === null && !this.addZeroAttn;
+    let q: Value, k: Value, v: Value;
+    if (fused) {
+      const bias = this.parameter('in_proj_bias');
+      q = k = v = graph.linear(query, packedLinearWeight(this.fusedProjectionRows((name) => this.parameter(name))!),
+        bias === null ? null : nativeParameter(bias));
+    } else {
+      q = project(query, 0);
+      k = project(key, 1);
+      v = project(value, 2);
+    }
+    const width = fused ? 3 * E : E;
     let S = srcLen;
     // PyTorch's is_causal route (F.multi_head_attention_forward): with the
     // hint, no key padding mask and no weights wanted, the mask is dropped and
@@ -185,10 +220,12 @@ export class MultiheadAttention extends Module {
 
     const { output, weights } = graph.attention({
       kind: 'attention', batch: N, heads: H, tgtLen, srcLen: S, headDim: this.headDim, vHeadDim: this.headDim,
-      q: strides(layout, tgtLen, E), k: strides(layout, S, E), v: strides(layout, S, E),
+      q: { ...strides(layout, tgtLen, width), offset: 0 },
+      k: { ...strides(layout, S, width), offset: fused ? E : 0 },
+      v: { ...strides(layout, S, width), offset: fused ? 2 * E : 0 },
       outBatchStride: strides(layout, tgtLen, E).batchStride, outSeqStride: strides(layout, tgtLen, E).seqStride,
       scale: 1 / Math.sqrt(this.headDim), attnMaskPerHead: attnMask?.perHead ?? false, causal,
-    }, q, k, v, mask, padding, q.count, needWeights);
+    }, q, k, v, mask, padding, N * tgtLen * E, needWeights);
     const out = this.outProj.emit(graph, output);
     if (weights === null || !averageWeights) return { output: out, weights };
     return { output: out, weights: graph.averageHeads(weights, N, H, tgtLen * S) };
@@ -263,10 +300,12 @@ export class MultiheadAttention extends Module {
     const average = checkBoolean('options.averageAttnWeights', options.averageAttnWeights, true);
     const inputs = [c.q, c.k, c.v, ...(c.mask ? [c.mask] : []), ...(c.kpm ? [c.kpm] : [])];
     const isCausal = options.isCausal === true;
-    const signature = [c.q, c.k, c.v, c.mask, c.kpm].map(describeInput).join('|') + `|${needWeights}|${average}|${isCausal}`;
+    // One tensor given as query, key and value is self-attention: one fused projection.
+    const selfAttention = c.k === c.q && c.v === c.q;
+    const signature = [c.q, c.k, c.v, c.mask, c.kpm].map(describeInput).join('|') + `|${needWeights}|${average}|${isCausal}|${selfAttention}`;
     const layout: SequenceLayout = { batch: c.N, batchFirst: !c.batched || c.batchFirst };
     const build = (g: Graph, values: Value[]): ShapedValue[] => {
-      const [qv, kv, vv] = values;
+      const [qv, kv, vv] = selfAttention ? [values[0], values[0], values[0]] : values;
       let next = 3;
       const mask = c.mask ? { value: additiveMask(g, values[next++], c.mask.dtype), perHead: c.mask.ndim === 3, isCausal } : null;
       const kpm = c.kpm ? additiveMask(g, values[next++], c.kpm.dtype) : null;

@@ -324,6 +324,7 @@ export class TransformerDecoderLayer extends Module {
     const attention = () => new MultiheadAttention(c.dModel, c.nhead, { dropout: c.dropout, bias: c.bias, batchFirst: c.batchFirst });
     this.selfAttn = this.registerModule('self_attn', attention());
     this.multiheadAttn = this.registerModule('multihead_attn', attention());
+    this.multiheadAttn.inProjectionUse = 'cross';
     this.linear1 = this.registerModule('linear1', new Linear(c.dModel, c.dimFeedforward, { bias: c.bias }));
     this.registerModule('dropout', new Dropout(c.dropout));
     this.linear2 = this.registerModule('linear2', new Linear(c.dimFeedforward, c.dModel, { bias: c.bias }));

@@ -88,9 +88,14 @@ Step to_step(Napi::Env env, const std::string& where, const Napi::Object& object
     a.src_len = dim(env, where, object, "srcLen", 1);
     a.head_dim = dim(env, where, object, "headDim", 1);
     a.v_head_dim = dim(env, where, object, "vHeadDim", 1);
-    a.q = to_sequence(env, where + ".q", object.Get("q"));
-    a.k = to_sequence(env, where + ".k", object.Get("k"));
-    a.v = to_sequence(env, where + ".v", object.Get("v"));
+    const char* const operands[3] = {"q", "k", "v"};
+    SequenceView* views[3] = {&a.q, &a.k, &a.v};
+    for (size_t i = 0; i < 3; ++i) {
+      const std::string name = where + "." + operands[i];
+      *views[i] = to_sequence(env, name, object.Get(operands[i]));
+      const Napi::Value offset = to_object(env, name, object.Get(operands[i])).Get("offset");
+      if (!offset.IsUndefined()) step.view_offsets[i] = to_size(env, name + ".offset", offset, 0);
+    }
     a.out_batch_stride = dim(env, where, object, "outBatchStride");
     a.out_seq_stride = dim(env, where, object, "outSeqStride");
     a.scale = static_cast<float>(to_number(env, where + ".scale", object.Get("scale")));

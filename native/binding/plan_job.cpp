@@ -144,6 +144,7 @@ Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& pla
     link->jobs.erase(job.get());
     throw;
   }
+  thread_pool().wake_up();
   if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
   return promise_object;
 }

@@ -209,6 +209,18 @@ TaskSplit split_tasks(const GemmProblem& problem, size_t threads, size_t mr, siz
   return split;
 }
 
+// C += residual over rows [row0, row1) x columns [col0, col1) of batch entry
+// `entry`, once those elements of C are final (a no-op without a residual).
+void add_residual(const GemmProblem& problem, size_t entry, size_t row0, size_t row1, size_t col0, size_t col1) {
+  if (problem.residual == nullptr) return;
+  for (size_t i = row0; i < row1; ++i) {
+    const size_t offset = entry * problem.c_batch_stride + i * problem.ldc;
+    float* c = problem.c + offset;
+    const float* residual = problem.residual + offset;
+    for (size_t j = col0; j < col1; ++j) c[j] += residual[j];
+  }
+}
+
 // C = act(bias) when k = 0 (an empty sum).
 void gemm_without_k(const KernelTable& kernels, const GemmProblem& problem) {
   for (size_t b = 0; b < problem.batch; ++b) {
@@ -222,6 +234,7 @@ void gemm_without_k(const KernelTable& kernels, const GemmProblem& problem) {
       if (problem.activation == Activation::kRelu) kernels.relu(problem.n, row, row);
       if (problem.activation == Activation::kGelu) kernels.gelu(problem.n, row, row);
     }
+    add_residual(problem, b, 0, problem.m, 0, problem.n);
   }
 }
 
@@ -260,6 +273,7 @@ void gemm_block(const GemmConfig& config, const GemmProblem& problem, size_t bat
                            std::min(mr, mb - ir), nr_valid, accumulate, tile_epilogue);
           }
         }
+        if (last) add_residual(problem, batch_index, ic, ic + mb, jc, jc_end);
       }
     }
   }
@@ -366,6 +380,7 @@ void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& proble
                       c + (row0 + ir) * problem.ldc + jr, problem.ldc, std::min<size_t>(32, rows - ir),
                       std::min<size_t>(32, n - jr), accumulate, last && has_epilogue ? &epilogue : nullptr);
         }
+        if (last) add_residual(problem, batch_index, row0 + ir, row0 + std::min(rows, ir + 32), jc, jc_end);
       }
     }
   }

@@ -73,6 +73,10 @@ struct GemmProblem {
   size_t c_batch_stride = 0;           // elements between C[b] and C[b + 1], >= m * ldc
   const float* bias = nullptr;         // [n] or nullptr
   Activation activation = Activation::kNone;
+  // Laid out like C (ldc, c_batch_stride), or nullptr. When given,
+  // C = act(A·B + bias) + residual: a transformer's residual connection added
+  // to each block of C while it is in cache instead of in a pass of its own.
+  const float* residual = nullptr;
 };
 
 // Runs `problem` with the table's micro-kernel (or AMX tile kernel) on `pool`. B is packed per

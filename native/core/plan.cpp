@@ -98,6 +98,48 @@ void assign_offsets(const std::vector<ValueSpec>& values, const std::vector<Step
   }
 }
 
+// Folds `out = p + r` (a plain kAdd, p the output of a kLinear step that
+// nothing else reads) into that step: the GEMM adds r to each block of C
+// while it is in cache (GemmProblem::residual), which saves the add's pass
+// over memory and its parallel region, two per transformer layer. r must be
+// written before the Linear step runs. Float addition commutes, so results
+// are the same bits.
+void fuse_residual_adds(std::vector<Step>& steps, const std::vector<size_t>& outputs, size_t value_count) {
+  std::vector<size_t> readers(value_count, 0), producer(value_count, kNone);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    for (size_t id : steps[s].inputs) {
+      if (id != kNone) ++readers[id];
+    }
+    producer[steps[s].output] = s;
+  }
+  for (size_t id : outputs) ++readers[id];
+  std::vector<bool> folded(steps.size(), false);
+  for (size_t s = 0; s < steps.size(); ++s) {
+    const Step& add = steps[s];
+    if (add.kind != StepKind::kAdd || add.dims[1] != 1) continue;  // mid = 1: elementwise, same sizes
+    for (size_t side = 0; side < 2; ++side) {
+      const size_t product = add.inputs[side], residual = add.inputs[1 - side];
+      const size_t linear_step = producer[product];
+      if (linear_step == kNone || residual == product || readers[product] != 1) continue;
+      Step& linear = steps[linear_step];
+      if (linear.kind != StepKind::kLinear || linear.inputs.size() != 1) continue;
+      if (producer[residual] != kNone && producer[residual] > linear_step) continue;
+      linear.inputs.push_back(residual);
+      linear.output = add.output;
+      producer[add.output] = linear_step;
+      folded[s] = true;
+      break;
+    }
+  }
+  size_t kept = 0;
+  for (size_t s = 0; s < steps.size(); ++s) {
+    if (folded[s]) continue;
+    if (kept != s) steps[kept] = std::move(steps[s]);  // never a self-move (it would empty the vectors)
+    ++kept;
+  }
+  steps.resize(kept);
+}
+
 // Sizes come from JavaScript (each up to 2^53): every product in check() is
 // taken in 128 bits so that none can wrap and pass a check it should fail.
 using Wide = unsigned __int128;
@@ -117,7 +159,9 @@ bool view_fits(size_t count, size_t offset, size_t outer, size_t outer_stride, s
 Plan::Plan(std::vector<ValueSpec> values, std::vector<Step> steps, std::vector<size_t> inputs,
            std::vector<size_t> outputs)
     : values_(std::move(values)), steps_(std::move(steps)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {
-  if (check().empty()) assign_offsets(values_, steps_, inputs_, outputs_, offsets_, arena_floats_, index_count_);
+  if (!check().empty()) return;
+  fuse_residual_adds(steps_, outputs_, values_.size());
+  assign_offsets(values_, steps_, inputs_, outputs_, offsets_, arena_floats_, index_count_);
 }
 
 std::string Plan::check() const {
@@ -199,9 +243,10 @@ std::string Plan::check() const {
           return size_error("heads, head sizes and source length must be positive");
         }
         const Wide width_q = wide(a.heads) * a.head_dim, width_v = wide(a.heads) * a.v_head_dim;
-        if (!view_fits(values_[q].count, 0, a.batch, a.q.batch_stride, a.tgt_len, a.q.seq_stride, width_q) ||
-            !view_fits(values_[k].count, 0, a.batch, a.k.batch_stride, a.src_len, a.k.seq_stride, width_q) ||
-            !view_fits(values_[v].count, 0, a.batch, a.v.batch_stride, a.src_len, a.v.seq_stride, width_v) ||
+        const size_t* offset = step.view_offsets;
+        if (!view_fits(values_[q].count, offset[0], a.batch, a.q.batch_stride, a.tgt_len, a.q.seq_stride, width_q) ||
+            !view_fits(values_[k].count, offset[1], a.batch, a.k.batch_stride, a.src_len, a.k.seq_stride, width_q) ||
+            !view_fits(values_[v].count, offset[2], a.batch, a.v.batch_stride, a.src_len, a.v.seq_stride, width_v) ||
             !view_fits(out_count, 0, a.batch, a.out_batch_stride, a.tgt_len, a.out_seq_stride, width_v)) {
           return size_error("q, k, v or output too small for the attention geometry");
         }
@@ -308,6 +353,7 @@ RunError Plan::run(const KernelTable& kernels, ThreadPool& pool, Arena& arena,
         problem.c_batch_stride = problem.m * packed.n();
         problem.bias = step.param0 ? step.param0->data() : nullptr;
         problem.activation = step.activation;
+        problem.residual = step.inputs.size() > 1 ? data(step.inputs[1]) : nullptr;  // fuse_residual_adds
         if (problem.m > 0) gemm(*step.weight->kernels, problem, pool, &packed);
         break;
       }
@@ -340,9 +386,9 @@ RunError Plan::run(const KernelTable& kernels, ThreadPool& pool, Arena& arena,
       }
       case StepKind::kAttention: {
         AttentionProblem problem = step.attention;
-        problem.q.data = data(step.inputs[0]);
-        problem.k.data = data(step.inputs[1]);
-        problem.v.data = data(step.inputs[2]);
+        problem.q.data = data(step.inputs[0]) + step.view_offsets[0];
+        problem.k.data = data(step.inputs[1]) + step.view_offsets[1];
+        problem.v.data = data(step.inputs[2]) + step.view_offsets[2];
         problem.attn_mask = data(step.inputs[3]);
         problem.key_padding_mask = data(step.inputs[4]);
         problem.out = out;

@@ -42,7 +42,7 @@ struct ValueSpec {
 };
 
 enum class StepKind : int {
-  kLinear,         // out[rows, n] = act(x[rows, k] · Wᵀ + bias)
+  kLinear,         // out[rows, n] = act(x[rows, k] · Wᵀ + bias) (+ inputs[1]: a residual add the Plan folded in)
   kLayerNorm,      // out[rows, n] = layer_norm(x[rows, n]) * weight + bias
   kAdd,            // out[o, m, i] = a[o, m, i] + b[o, i]   (b broadcast over m; m = 1 for a plain add)
   kAdditiveMask,   // out = x ? -inf : 0 for a bool x; a float x is copied
@@ -66,6 +66,7 @@ struct Step {
   size_t dims[4] = {0, 0, 0, 0};  // kLayerNorm {n}; kAdd {outer, mid, inner}; kAverageHeads {batch, heads, size};
                                   // kAppendRow {outer, rows, width}; kPadColumn {rows, cols}; kEmbedding {num, dim}
   AttentionProblem attention;   // kAttention: geometry, strides, scale (pointers filled at run time)
+  size_t view_offsets[3] = {0, 0, 0};  // kAttention: first element of q, k, v in their values (one fused projection)
   bool attn_mask_given = false, key_padding_given = false;
 };
 

@@ -148,7 +148,11 @@ void ThreadPool::worker_main(size_t thread, unsigned long long seen) {
     bool take_part;
     {
       std::unique_lock<std::mutex> lock(state_mutex_);
-      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+      const unsigned long long wake_ups = wake_ups_;
+      sleepers_.fetch_add(1, std::memory_order_relaxed);
+      wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen || wake_ups_ != wake_ups; });
+      sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      if (generation_.load(std::memory_order_acquire) == seen) continue;  // woken by wake_up(): spin for the job
       seen = generation_.load(std::memory_order_acquire);
       if (stopping_) return;
       take_part = thread <= active_workers_;
@@ -160,6 +164,15 @@ void ThreadPool::worker_main(size_t thread, unsigned long long seen) {
       finished_.notify_one();
     }
   }
+}
+
+void ThreadPool::wake_up() {
+  if (sleepers_.load(std::memory_order_relaxed) == 0) return;
+  {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    ++wake_ups_;
+  }
+  wake_.notify_all();
 }
 
 void ThreadPool::parallel_for(size_t num_tasks, TaskFn fn, void* context) {

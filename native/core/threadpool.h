@@ -36,6 +36,12 @@ class ThreadPool {
   // runs its tasks inline on that thread.
   void parallel_for(size_t num_tasks, TaskFn fn, void* context);
 
+  // Wakes sleeping workers to spin for a coming region. Called by a thread
+  // about to hand a job to another (an async forward): a wake-up takes tens
+  // of microseconds on a VM, and this way it overlaps the hand-off instead
+  // of delaying the job's first region. Cheap when no worker sleeps.
+  void wake_up();
+
   template <class F>
   void parallel_for(size_t num_tasks, F&& f) {
     using Fn = std::remove_reference_t<F>;
@@ -67,6 +73,8 @@ class ThreadPool {
   size_t active_workers_ = 0;  // workers 1..active_workers_ take part in this job
   std::atomic<size_t> next_task_{0};
   std::atomic<size_t> pending_workers_{0};
+  unsigned long long wake_ups_ = 0;   // wake_up() calls, guarded by state_mutex_
+  std::atomic<size_t> sleepers_{0};  // workers waiting on wake_ (a hint: read without the lock)
 };
 
 // Threads this process may use: sched_getaffinity, capped by a cgroup CPU
