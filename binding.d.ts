@@ -248,11 +248,14 @@ export interface Binding {
   gemmKernelInfo(isa?: IsaName): GemmKernelInfo;
   packB(b: Float32Array, k: number, n: number, rowStride: number, colStride: number, isa?: IsaName): PackedB;
   /**
-   * packB for every operand, in parallel on the native pool (one matrix per
-   * task); returns when all are packed. Once an operand is packed, the whole
-   * pages of its array that are unmodified pages of a mapped file (mapFile)
-   * leave the resident set: reading them again maps them back from the page
-   * cache, with the same values (pages JavaScript wrote to are kept).
+   * packB for every operand, in parallel on the native pool (in pieces of
+   * about 1 MiB, into one block of memory on huge pages that the returned
+   * PackedBs share; stats().nativeBytes counts the block, less the 2 MiB
+   * pages given back as PackedBs are collected); returns when all are
+   * packed. Once an operand is packed, the whole pages of its array that
+   * are unmodified pages of a mapped file (mapFile) leave the resident set:
+   * reading them again maps them back from the page cache, with the same
+   * values (pages JavaScript wrote to are kept).
    */
   packBBatch(operands: PackBOperand[], isa?: IsaName): PackedB[];
   gemm(args: GemmArgs): void;

@@ -11,7 +11,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { binding } from '../lib/binding';
 import { loadSafetensors, loadSafetensorsSync, nn, saveSafetensors, saveSafetensorsSync, SafetensorsError, stats, Tensor } from '../lib';
-import { expectError, root } from './helpers';
+import { expectError, loadBinding, root, runNode } from './helpers';
 
 const SAFETENSORS_FIXTURES = path.join(__dirname, 'fixtures', 'safetensors');
 const MODULE_FIXTURES = path.join(__dirname, 'fixtures', 'modules');
@@ -362,5 +362,181 @@ describe('packing at load', () => {
       // The worker's environment ended: its mapping's finalizer ran.
       expect(fs.readFileSync('/proc/self/maps', 'utf8').includes(file)).toBe(false);
     }
+  });
+});
+
+describe('packing in one region', () => {
+  const isas = binding.info().availableIsas;
+
+  /** B operand [k, n] with seeded values, as a Linear's weight (columns contiguous) or row-major. */
+  function operand(k: number, n: number, linear: boolean, seed: number) {
+    const b = new Float32Array(k * n).map((_, i) => Math.sin(seed + 0.37 * i));
+    return linear ? { b, k, n, rowStride: 1, colStride: k } : { b, k, n, rowStride: n, colStride: 1 };
+  }
+
+  /** C = A · B with B a PackedB, on `isa`. */
+  function product(packed: ReturnType<typeof binding.packB>, m: number, isa: (typeof isas)[number]): Float32Array {
+    const a = new Float32Array(m * packed.k).map((_, i) => Math.cos(0.11 * i));
+    const c = new Float32Array(m * packed.n);
+    binding.gemm({ batch: 1, m, n: packed.n, k: packed.k, a, aRowStride: packed.k, aColStride: 1, b: packed, c, ldc: packed.n, cBatchStride: m * packed.n, isa });
+    return c;
+  }
+
+  test.each(isas)('%s: a batch packed in pieces multiplies exactly as operands packed one by one', (isa) => {
+    // Edges of the pieces: one kc block or several, a partial last one, column groups past the AMX nc (512)
+    // and the micro-kernels' 16 nr panels, sizes that are not multiples of 32 or nr, a 1 x 1 operand.
+    const operands = [
+      operand(1, 1, true, 1), operand(31, 33, false, 2), operand(300, 70, true, 3), operand(513, 1030, true, 4),
+      operand(2055, 100, false, 5), operand(64, 2100, false, 6), operand(512, 512, true, 7),
+    ];
+    const batch = binding.packBBatch(operands, isa);
+    expect(batch.map((p) => [p.k, p.n, p.isa])).toEqual(operands.map((o) => [o.k, o.n, isa]));
+    operands.forEach((o, i) => {
+      const single = binding.packB(o.b, o.k, o.n, o.rowStride, o.colStride, isa);
+      expect(batch[i].bytes).toBe(single.bytes);
+      const m = 40;
+      expect(Buffer.from(product(batch[i], m, isa).buffer).equals(Buffer.from(product(single, m, isa).buffer))).toBe(true);
+    });
+  });
+
+  test('nativeBytes counts a region once; as its weights go, the pages only they used are given back, the last one frees it all', () => {
+    // A fresh process whose collector can be called: handles are freed by garbage collection.
+    const run = runNode(`
+      const binding = ${loadBinding};
+      require('v8').setFlagsFromString('--expose-gc');
+      const gc = require('vm').runInNewContext('gc');
+      const settle = async () => { for (let i = 0; i < 4; i++) { gc(); await new Promise((resolve) => setImmediate(resolve)); } };
+      (async () => {
+        const results = {};
+        for (const isa of binding.info().availableIsas) {
+          await settle();
+          const base = binding.stats().nativeBytes;
+          const operand = (seed) => ({ b: new Float32Array(512 * 1024).fill(seed), k: 512, n: 1024, rowStride: 1024, colStride: 1 });
+          const handles = binding.packBBatch([operand(1), operand(2), operand(3)], isa);
+          const steps = [binding.stats().nativeBytes - base];
+          const sizes = handles.map((h) => h.bytes);
+          for (const i of [0, 2, 1]) {
+            handles[i] = null;
+            await settle();
+            steps.push(binding.stats().nativeBytes - base);
+          }
+          results[isa] = { sizes, steps };
+        }
+        console.log(JSON.stringify(results));
+      })();
+    `);
+    expect(run.stderr).toBe('');
+    const results = JSON.parse(run.stdout) as Record<string, { sizes: number[]; steps: number[] }>;
+    const hugePage = 2 ** 21;
+    for (const [isa, { sizes, steps }] of Object.entries(results)) {
+      // The region's layout: slices back to back on 64-byte boundaries, the whole rounded up to 4 KiB.
+      const offsets = sizes.map((_, i) => sizes.slice(0, i).reduce((sum, size) => sum + Math.ceil(size / 64) * 64, 0));
+      const region = Math.ceil((offsets[2] + sizes[2]) / 4096) * 4096;
+      const pagesOf = (i: number) => new Set(Array.from({ length: Math.ceil(region / hugePage) }, (_, p) => p)
+        .filter((p) => p * hugePage < offsets[i] + sizes[i] && offsets[i] < (p + 1) * hugePage));
+      const length = (p: number) => Math.min(hugePage, region - p * hugePage);
+      const only = (i: number, alive: number[]) => [...pagesOf(i)].filter((p) => alive.every((j) => !pagesOf(j).has(p)));
+      const freed = (i: number, alive: number[]) => only(i, alive).reduce((sum, p) => sum + length(p), 0);
+      const afterFirst = region - freed(0, [1, 2]);
+      const afterSecond = afterFirst - freed(2, [1]);
+      expect({ isa, steps }).toEqual({ isa, steps: [region, afterFirst, afterSecond, 0] });
+      expect(freed(0, [1, 2])).toBeGreaterThan(0);  // the test frees pages at each step, not only at the end
+    }
+  });
+
+  test('an operand too large to pack is an out-of-memory error, not a crash, and leaves nothing allocated', () => {
+    const before = stats().nativeBytes;
+    const one = new Float32Array(1);
+    // Strides of 0 let a 1-element array stand for any [k, n]: 3 x 2^40 x 2^40 bfloat16 overflows size_t.
+    const huge = { b: one, k: 2 ** 40, n: 2 ** 40, rowStride: 0, colStride: 0 };
+    const small = { b: new Float32Array(64 * 64), k: 64, n: 64, rowStride: 64, colStride: 1 };
+    for (const isa of binding.info().availableIsas) {
+      expectError(() => binding.packB(one, huge.k, huge.n, 0, 0, isa), RangeError, 'ERR_SIMDFORMER_OUT_OF_MEMORY', 'simdformer: out of memory');
+      expectError(() => binding.packBBatch([small, huge], isa), RangeError, 'ERR_SIMDFORMER_OUT_OF_MEMORY', 'simdformer: out of memory');
+      // 2^40 weights fit in size_t but not in memory; mapping that much is refused unless the kernel overcommits
+      // without limit (vm.overcommit_memory 1), where the test would fill memory instead.
+      if (linux && fs.readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim() !== '1') {
+        expectError(() => binding.packB(one, 2 ** 20, 2 ** 20, 0, 0, isa), RangeError, 'ERR_SIMDFORMER_OUT_OF_MEMORY', 'simdformer: out of memory');
+        expectError(() => binding.packBBatch([small, { ...huge, k: 2 ** 20, n: 2 ** 20 }], isa), RangeError,
+          'ERR_SIMDFORMER_OUT_OF_MEMORY', 'simdformer: out of memory');
+      }
+    }
+    expect(stats().nativeBytes).toBe(before);
+  });
+
+  test('a weight loaded again is packed alone, into a region of its own; the model gives the outputs of one loaded at once', () => {
+    const file = loadSafetensorsSync(TRANSFORMER_FIXTURE);
+    const weights = new Map([...file].filter(([key]) => !key.startsWith('__')));
+    const model = new nn.Transformer({ dModel: 20, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 40, activation: 'gelu', batchFirst: true });
+    model.loadStateDict(weights, { assign: true });
+    const src = file.get('__input__.src')!;
+    const tgt = file.get('__input__.tgt')!;
+    model.forwardSync(src, tgt);
+
+    const key = 'encoder.layers.1.linear1.weight';
+    const replacement = new Tensor((weights.get(key)!.data as Float32Array).map((v) => -2 * v), weights.get(key)!.shape);
+    const packBBatch = jest.spyOn(binding, 'packBBatch');
+    model.loadStateDict(new Map([[key, replacement]]), { strict: false });
+    expect(packBBatch).toHaveBeenCalledTimes(1);
+    expect(packBBatch.mock.calls[0][0]).toHaveLength(1);
+    const output = model.forwardSync(src, tgt);
+
+    const reference = new nn.Transformer({ dModel: 20, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 40, activation: 'gelu', batchFirst: true });
+    reference.loadStateDict(new Map([...weights, [key, replacement]]));
+    expect(bytesOf(output).equals(bytesOf(reference.forwardSync(src, tgt)))).toBe(true);
+  });
+});
+
+describe('the header', () => {
+  /** A file with these header entries (JSON text) over `data`, padded as writers pad. */
+  function file(entries: string, data: Uint8Array = new Uint8Array(0)): Uint8Array {
+    const json = `{${entries}}`;
+    return handmade(json.padEnd(Math.ceil(json.length / 8) * 8, ' '), data);
+  }
+
+  const f32 = (begin: number, end: number, shape = `[${(end - begin) / 4}]`) => `{"dtype":"F32","shape":${shape},"data_offsets":[${begin},${end}]}`;
+  const data = new Uint8Array(Float32Array.of(1.5, -2).buffer);
+
+  // Headers that JSON.parse would read differently from the reference reader: each must load (or fail) as
+  // the strict parser says.
+  test.each([
+    ['escaped name', `"a\\u0062":${f32(0, 8)}`, { names: ['ab'] }],
+    ['array-index names keep header order', `"1":${f32(0, 0, '[0]')},"0":${f32(0, 0, '[0]')},"x":${f32(0, 8)}`, { names: ['1', '0', 'x'] }],
+    ['unknown field in an entry', `"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"extra":[1,2]}`, { names: ['a'] }],
+    ['__proto__ and null metadata', `"__metadata__":null,"__proto__":${f32(0, 8)}`, { names: ['__proto__'] }],
+    ['metadata', `"__metadata__":{"format":"pt","__proto__":"x"},"a":${f32(0, 8)}`, { names: ['a'], metadata: JSON.parse('{"format":"pt","__proto__":"x"}') }],
+    ['duplicate tensor', `"a":${f32(0, 8)},"a":${f32(0, 8)}`, { error: "the header names tensor 'a' twice (duplicate keys are not allowed)" }],
+    ['duplicate field', `"a":{"dtype":"F32","shape":[2],"shape":[2],"data_offsets":[0,8]}`, { error: "the entry of tensor 'a' has key 'shape' twice (duplicate keys are not allowed)" }],
+    ['exponent', `"a":${f32(0, 8, '[2e0]')}`, { error: "expected an array of non-negative integers for the shape of tensor 'a' but received [2e0]" }],
+    ['negative zero', `"a":{"dtype":"F32","shape":[2],"data_offsets":[-0,8]}`, { error: "expected two non-negative integers no larger than 2^53 - 1 for the data_offsets of tensor 'a' but received [-0,8]" }],
+    ['past 2^53', `"a":{"dtype":"F32","shape":[2],"data_offsets":[0,9007199254740993]}`, { error: "expected two non-negative integers no larger than 2^53 - 1 for the data_offsets of tensor 'a' but received [0,9007199254740993]" }],
+    ['lone surrogate', `"a\\ud800":${f32(0, 8)}`, { error: /lone high surrogate|low surrogate escape/ }],
+    ['true for null metadata', `"__metadata__":true,"a":${f32(0, 8)}`, { error: 'expected an object of strings for __metadata__ but received true' }],
+  ] as const)('%s', (_, entries, expected) => {
+    const bytes = file(entries, data);
+    if ('error' in expected) {
+      let message = '';
+      try {
+        loadSafetensorsSync(bytes);
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      if (typeof expected.error === 'string') expect(message).toBe(`Invalid safetensors data: ${expected.error}`);
+      else expect(message).toMatch(expected.error);
+      return;
+    }
+    const { tensors, metadata } = loadSafetensorsSync(bytes, { metadata: true });
+    expect([...tensors.keys()]).toEqual(expected.names);
+    expect(Object.entries(metadata)).toEqual(Object.entries('metadata' in expected ? expected.metadata : {}));
+  });
+
+  test('a header as writers make it is read by JSON.parse (the strict parser only runs for the others)', () => {
+    const parse = jest.spyOn(JSON, 'parse');
+    const tensors = loadSafetensorsSync(TRANSFORMER_FIXTURE);
+    expect(parse).toHaveBeenCalledTimes(1);
+    expect(tensors.size).toBeGreaterThan(40);
+    parse.mockClear();
+    loadSafetensorsSync(file(`"a\\u0062":${f32(0, 8)}`, data));
+    expect(parse).not.toHaveBeenCalled();
   });
 });

@@ -74,14 +74,25 @@ Napi::Value map(Napi::Env env, int fd, size_t length) {
 
 }  // namespace
 
-void release_file_pages(const void* data, size_t bytes) noexcept {
+FilePageRelease::FilePageRelease() noexcept {
 #if defined(__linux__)
+  pagemap_ = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+#endif
+}
+
+FilePageRelease::~FilePageRelease() {
+#if defined(__linux__)
+  if (pagemap_ >= 0) close(pagemap_);
+#endif
+}
+
+void FilePageRelease::release(const void* data, size_t bytes) const noexcept {
+#if defined(__linux__)
+  if (pagemap_ < 0) return;
   static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
   const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) / page * page;
   if (begin >= end) return;
-  const int pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-  if (pagemap < 0) return;
   // One 64-bit entry per page (Documentation/admin-guide/mm/pagemap.rst):
   // bit 63 present, bit 61 a file page (or shared anonymous memory, which
   // MADV_DONTNEED also leaves intact). A written page of a private mapping is
@@ -93,7 +104,7 @@ void release_file_pages(const void* data, size_t bytes) noexcept {
   uintptr_t address = begin;
   while (address < end) {
     const size_t count = std::min<size_t>(kChunk, (end - address) / page);
-    const ssize_t read_bytes = pread(pagemap, entries, count * sizeof(uint64_t),
+    const ssize_t read_bytes = pread(pagemap_, entries, count * sizeof(uint64_t),
                                      static_cast<off_t>(address / page * sizeof(uint64_t)));
     if (read_bytes != static_cast<ssize_t>(count * sizeof(uint64_t))) break;
     for (size_t i = 0; i < count; ++i, address += page) {
@@ -106,7 +117,6 @@ void release_file_pages(const void* data, size_t bytes) noexcept {
     }
   }
   if (run != 0) madvise(reinterpret_cast<void*>(run), address - run, MADV_DONTNEED);
-  close(pagemap);
 #else
   static_cast<void>(data);
   static_cast<void>(bytes);

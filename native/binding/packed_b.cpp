@@ -64,10 +64,11 @@ Napi::Value PackedBHandle::bytes(const Napi::CallbackInfo& info) {
 namespace {
 
 // A JS handle owning `packed`, counted in native_bytes() for as long as any
-// plan or handle holds it.
+// plan or handle holds it (a slice of a pack_b_batch region is counted by
+// its region instead, core/pack_b_batch.h).
 Napi::Value new_handle(Napi::Env env, const KernelTable& kernels, PackedB packed) {
   auto* weight = new LinearWeight{std::move(packed), &kernels};
-  const int64_t bytes = static_cast<int64_t>(weight->packed.bytes());
+  const int64_t bytes = weight->packed.shares_storage() ? 0 : static_cast<int64_t>(weight->packed.bytes());
   add_native_bytes(bytes);
   PackedBParts parts{SharedLinearWeight(weight, [bytes](const LinearWeight* w) {
     add_native_bytes(-bytes);
@@ -121,10 +122,11 @@ Napi::Value pack_b_batch_method(const Napi::CallbackInfo& info) {
     // Once packed, a weight's unmodified pages of a mapped file leave the
     // resident set (they are only read again if JavaScript reads the tensor),
     // so a model loaded from a file costs its packed copy, not twice its size.
-    std::vector<PackedB> packed = pack_b_batch(kernels, requests, thread_pool(), [](const PackBRequest& request) {
+    const FilePageRelease file_pages;
+    std::vector<PackedB> packed = pack_b_batch(kernels, requests, thread_pool(), [&](const PackBRequest& request) {
       const size_t span = (request.k - 1) * static_cast<size_t>(request.b.row_stride) +
                           (request.n - 1) * static_cast<size_t>(request.b.col_stride) + 1;
-      release_file_pages(request.b.data, span * sizeof(float));
+      file_pages.release(request.b.data, span * sizeof(float));
     });
     Napi::Array handles = Napi::Array::New(env, packed.size());
     for (uint32_t i = 0; i < packed.size(); ++i) handles.Set(i, new_handle(env, kernels, std::move(packed[i])));

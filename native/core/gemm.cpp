@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <new>
 #include <numeric>
@@ -319,9 +320,6 @@ bool use_bf16x3(const KernelTable& kernels, const GemmProblem& problem, size_t t
   return rows_per_task >= kMinBf16x3RowsPerTask;
 }
 
-// Elements of a split B: 3 planes of round_up(k, 32) x round_up(n, 32).
-size_t bf16x3_b_elements(size_t k, size_t n) { return 3 * round_up(k, 32) * round_up(n, 32); }
-
 // Splits columns [j0, j1) (j0 a multiple of 16) of the kc block at k0 of B
 // (strided, `rows` valid rows, padded to kb) into planes `plane` apart whose
 // 16-column panels are kb * 16 elements apart, starting at out.
@@ -418,33 +416,114 @@ void gemm_bf16x3(const Bf16x3GemmConfig& config, const GemmProblem& problem, Thr
 
 }  // namespace
 
-void PackedB::AlignedDelete::operator()(float* data) const { free_aligned_floats(data, count); }
+// ---- Packed B ----------------------------------------------------------------
+//
+// pack_b packs a whole operand on the calling thread; pack_b_batch (through
+// packed_b_layout and pack_b_piece) packs many at once in pieces of one kc
+// block by a group of columns, so that its tasks are about equal whatever the
+// operands' sizes. Both write the same layout (PackedB in gemm.h).
 
-PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b) {
-  PackedB packed;
-  packed.k_ = k;
-  packed.n_ = n;
+namespace {
+
+// Pieces of a micro-kernel table's layout hold this many floats at most
+// (1 MiB: a kc x nc-ish block that stays in L2 while it is written); an AMX
+// table's are kc x nc blocks (768 KiB at kc 256, nc 512: 3 planes of bfloat16).
+constexpr size_t kPackPieceFloats = size_t{1} << 18;
+
+// x rounded up to a multiple of `multiple`, or std::bad_alloc if that overflows.
+size_t checked_round_up(size_t x, size_t multiple) {
+  if (x > SIZE_MAX - (multiple - 1)) throw std::bad_alloc();
+  return round_up(x, multiple);
+}
+
+size_t checked_multiply(size_t a, size_t b) {
+  if (a != 0 && b > SIZE_MAX / a) throw std::bad_alloc();
+  return a * b;
+}
+
+// The pieces of B's packed layout: k_blocks kc blocks by column_groups groups
+// of group_columns columns (a multiple of the panel width).
+struct PackPieces {
+  size_t k_blocks = 0, column_groups = 0, group_columns = 0;
+};
+
+PackPieces pack_pieces(const KernelTable& kernels, size_t k, size_t n) {
+  PackPieces pieces;
+  if (kernels.bf16x3_gemm != nullptr) {
+    const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
+    pieces.k_blocks = ceil_div(round_up(k, 32), config.kc);
+    pieces.group_columns = config.nc;
+    pieces.column_groups = ceil_div(round_up(n, 32), config.nc);
+  } else {
+    const GemmConfig& config = kernels.gemm;
+    pieces.k_blocks = ceil_div(k, config.kc);
+    pieces.group_columns = std::max<size_t>(1, kPackPieceFloats / (config.kc * config.nr)) * config.nr;
+    pieces.column_groups = ceil_div(n, pieces.group_columns);
+  }
+  return pieces;
+}
+
+}  // namespace
+
+PackedBLayout packed_b_layout(const KernelTable& kernels, size_t k, size_t n) {
+  PackedBLayout layout;
+  if (kernels.bf16x3_gemm != nullptr) {
+    // 3 planes of bfloat16, two to a float.
+    const size_t elements = checked_multiply(checked_multiply(3, checked_round_up(k, 32)), checked_round_up(n, 32));
+    layout.floats = elements / 2;
+  } else {
+    layout.floats = checked_multiply(k, checked_round_up(n, kernels.gemm.nr));
+  }
+  const PackPieces pieces = pack_pieces(kernels, k, n);
+  layout.pieces = pieces.k_blocks * pieces.column_groups;
+  return layout;
+}
+
+void pack_b_piece(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b, size_t piece, float* data) {
+  const PackPieces pieces = pack_pieces(kernels, k, n);
+  const size_t block = piece / pieces.column_groups, group = piece % pieces.column_groups;
   if (kernels.bf16x3_gemm != nullptr) {
     const Bf16x3GemmConfig& config = *kernels.bf16x3_gemm;
     const size_t k_padded = round_up(k, 32), n_padded = round_up(n, 32);
-    packed.bf16x3_ = &config;
-    packed.size_ = std::max<size_t>(bf16x3_b_elements(k, n) / 2, 1);
-    packed.data_ = std::unique_ptr<float[], PackedB::AlignedDelete>(aligned_floats(packed.size_),
-                                                                   PackedB::AlignedDelete{packed.size_});
-    uint16_t* out = reinterpret_cast<uint16_t*>(packed.data_.get());
-    for (size_t k0 = 0; k0 < k_padded; k0 += config.kc) {
-      const size_t kb = std::min(config.kc, k_padded - k0);
-      split_b_block(config, b, n, std::min(kb, k - k0), kb, k0, 0, n_padded, out + 3 * n_padded * k0, n_padded * kb);
-    }
-    return packed;
+    const size_t k0 = block * config.kc, kb = std::min(config.kc, k_padded - k0);
+    const size_t j0 = group * pieces.group_columns, j1 = std::min(n_padded, j0 + pieces.group_columns);
+    // kc blocks are 3 * n_padded * kb elements apart; inside one, 16-column panels are kb * 16 apart per plane.
+    uint16_t* out = reinterpret_cast<uint16_t*>(data) + 3 * n_padded * k0 + j0 * kb;
+    split_b_block(config, b, n, std::min(kb, k - k0), kb, k0, j0, j1, out, n_padded * kb);
+    return;
   }
   const GemmConfig& config = kernels.gemm;
-  packed.config_ = &config;
-  packed.size_ = k * round_up(n, config.nr);
-  const size_t count = std::max<size_t>(packed.size_, 1);
-  packed.data_ = std::unique_ptr<float[], PackedB::AlignedDelete>(aligned_floats(count), PackedB::AlignedDelete{count});
-  const size_t panels = ceil_div(n, config.nr);
-  for (size_t k0 = 0; k0 < k; k0 += config.kc) pack_b_panels(config, k, n, b, k0, 0, panels, packed.data_.get());
+  const size_t panels_per_group = pieces.group_columns / config.nr, panels = ceil_div(n, config.nr);
+  pack_b_panels(config, k, n, b, block * config.kc, group * panels_per_group,
+                std::min(panels, (group + 1) * panels_per_group), data);
+}
+
+PackedB packed_b_view(const KernelTable& kernels, size_t k, size_t n, const float* data,
+                      std::shared_ptr<const void> storage) {
+  PackedB packed;
+  packed.k_ = k;
+  packed.n_ = n;
+  packed.size_ = packed_b_layout(kernels, k, n).floats;
+  if (kernels.bf16x3_gemm != nullptr) {
+    packed.bf16x3_ = kernels.bf16x3_gemm;
+  } else {
+    packed.config_ = &kernels.gemm;
+  }
+  packed.data_ = data;
+  packed.storage_ = std::move(storage);
+  packed.shared_ = true;
+  return packed;
+}
+
+PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b) {
+  const PackedBLayout layout = packed_b_layout(kernels, k, n);
+  const size_t count = std::max<size_t>(layout.floats, 1);
+  float* data = aligned_floats(count);
+  // Should the control block's allocation throw, the deleter frees data.
+  std::shared_ptr<const void> storage(data, AlignedFloatsDelete{count});
+  for (size_t piece = 0; piece < layout.pieces; ++piece) pack_b_piece(kernels, k, n, b, piece, data);
+  PackedB packed = packed_b_view(kernels, k, n, data, std::move(storage));
+  packed.shared_ = false;
   return packed;
 }
 

@@ -31,7 +31,9 @@ struct StridedMatrix {
 // block, zero padded. For an AMX table (bf16x3()): k and n padded to 32, kc
 // blocks one after another, each 3 bfloat16 planes of 16-column panels in
 // TDPBF16PS's pair-interleaved layout (kernels.h): 6 bytes per weight, split
-// once instead of at every call.
+// once instead of at every call. The memory is either its own or a slice of
+// a region shared with the other weights packed in the same pack_b_batch;
+// `storage` keeps it alive either way, so a PackedB can outlive its batch.
 class PackedB {
  public:
   size_t k() const { return k_; }
@@ -39,28 +41,47 @@ class PackedB {
   bool bf16x3() const { return bf16x3_ != nullptr; }
   // A micro-kernel table's PackedB (!bf16x3()).
   const GemmConfig& config() const { return *config_; }
-  const float* data() const { return data_.get(); }
+  const float* data() const { return data_; }
   // An AMX table's PackedB (bf16x3()).
   const Bf16x3GemmConfig& bf16x3_config() const { return *bf16x3_; }
-  const uint16_t* bf16x3_data() const { return reinterpret_cast<const uint16_t*>(data_.get()); }
+  const uint16_t* bf16x3_data() const { return reinterpret_cast<const uint16_t*>(data_); }
+  // The packed operand's size (its slice, when it shares a region).
   size_t bytes() const { return size_ * sizeof(float); }
+  // Whether the memory is a slice of a region shared with other PackedBs
+  // (pack_b_batch), which then counts it in native_bytes() itself.
+  bool shares_storage() const { return shared_; }
 
  private:
   friend PackedB pack_b(const KernelTable&, size_t, size_t, StridedMatrix);
-  size_t k_ = 0, n_ = 0, size_ = 0;  // size_: floats allocated
+  friend PackedB packed_b_view(const KernelTable&, size_t, size_t, const float*, std::shared_ptr<const void>);
+  size_t k_ = 0, n_ = 0, size_ = 0;  // size_: floats of the packed layout
   const GemmConfig* config_ = nullptr;
   const Bf16x3GemmConfig* bf16x3_ = nullptr;
-  // Aligned operator new[] (64 bytes, or 2 MiB for huge-page buffers: the
-  // alignment follows from count), so the deleter must match it.
-  struct AlignedDelete {
-    size_t count;  // floats allocated
-    void operator()(float* data) const;
-  };
-  std::unique_ptr<float[], AlignedDelete> data_;
+  const float* data_ = nullptr;
+  std::shared_ptr<const void> storage_;  // owns data_'s memory (or a share of the region holding it)
+  bool shared_ = false;
 };
 
-// Packs B ([k, n]) for the table's GEMM; may throw std::bad_alloc.
+// Packs B ([k, n]) for the table's GEMM into memory of its own; may throw
+// std::bad_alloc (also when the packed size would not fit in size_t).
 PackedB pack_b(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b);
+
+// The same packing in pieces, for packing many operands on many threads
+// (pack_b_batch): the layout's `floats` (64-byte aligned) are written in
+// `pieces` independent parts (a kc block by a group of columns each, at most
+// about 1 MiB) that can be packed in any order, on any thread.
+struct PackedBLayout {
+  size_t floats = 0;
+  size_t pieces = 0;
+};
+// Throws std::bad_alloc when the packed size would not fit in size_t.
+PackedBLayout packed_b_layout(const KernelTable& kernels, size_t k, size_t n);
+// Writes piece `piece` (< layout.pieces) of B's packed layout into `data`.
+void pack_b_piece(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b, size_t piece, float* data);
+// A PackedB over `data`, every piece of which has been packed; `storage`
+// keeps the memory alive (a slice of a shared region: shares_storage()).
+PackedB packed_b_view(const KernelTable& kernels, size_t k, size_t n, const float* data,
+                      std::shared_ptr<const void> storage);
 
 struct GemmProblem {
   size_t batch = 1, m = 0, n = 0, k = 0;
