@@ -183,13 +183,13 @@ export class MultiheadAttention extends Module {
     // parallel region instead of three. The attention step then reads q, k
     // and v as column ranges of that [rows, 3E] value. Extra key rows
     // (bias_k, add_zero_attn) need k and v apart.
-    const fused = query === key && key === value && this.fusedProjectionRows((name) => this.parameter(name)) !== null &&
-      this.parameter('bias_k') === null && !this.addZeroAttn;
+    const fusedRows = query === key && key === value && this.parameter('bias_k') === null && !this.addZeroAttn
+      ? this.fusedProjectionRows((name) => this.parameter(name)) : null;
+    const fused = fusedRows !== null;
     let q: Value, k: Value, v: Value;
     if (fused) {
       const bias = this.parameter('in_proj_bias');
-      q = k = v = graph.linear(query, packedLinearWeight(this.fusedProjectionRows((name) => this.parameter(name))!),
-        bias === null ? null : nativeParameter(bias));
+      q = k = v = graph.linear(query, packedLinearWeight(fusedRows), bias === null ? null : nativeParameter(bias));
     } else {
       q = project(query, 0);
       k = project(key, 1);

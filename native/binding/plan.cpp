@@ -282,7 +282,7 @@ Napi::Value create_plan_method(const Napi::CallbackInfo& info) {
     auto plan = std::make_shared<const Plan>(std::move(values), std::move(steps),
                                              to_ids(env, "description.inputs", description.Get("inputs")),
                                              to_ids(env, "description.outputs", description.Get("outputs")));
-    const std::string problem = plan->check();
+    const std::string& problem = plan->problem();
     if (!problem.empty()) throw range_error(env, "Invalid plan: " + problem, "ERR_SIMDFORMER_INVALID_PLAN");
     SharedPlan shared = plan;
     return addon_data(env).plan_class.New({Napi::External<SharedPlan>::New(env, &shared)});

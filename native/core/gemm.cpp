@@ -16,6 +16,7 @@
 // before they start (or given as a PackedB); A is packed by each task for
 // its own rows.
 #include "gemm.h"
+#include "sizes.h"
 
 #include <algorithm>
 #include <atomic>
@@ -54,7 +55,6 @@ size_t round_up(size_t x, size_t multiple) { return ceil_div(x, multiple) * mult
 // 2 MiB pages. Measured on a Sapphire Rapids-class Xeon (AVX-512, y = x · Wᵀ,
 // W prepacked): +1 to +2.5 points of % of peak at 1 thread for 1024 x 512 x
 // {1536, 2048} and 1024 x 2048 x 512, 0 to +2.5 at 2 threads.
-constexpr size_t kHugePageBytes = size_t{1} << 21;
 
 std::align_val_t alignment_for(size_t count) {
   return count * sizeof(float) >= kHugePageBytes ? std::align_val_t{kHugePageBytes} : kAlignment;
@@ -429,17 +429,6 @@ namespace {
 // (1 MiB: a kc x nc-ish block that stays in L2 while it is written); an AMX
 // table's are kc x nc blocks (768 KiB at kc 256, nc 512: 3 planes of bfloat16).
 constexpr size_t kPackPieceFloats = size_t{1} << 18;
-
-// x rounded up to a multiple of `multiple`, or std::bad_alloc if that overflows.
-size_t checked_round_up(size_t x, size_t multiple) {
-  if (x > SIZE_MAX - (multiple - 1)) throw std::bad_alloc();
-  return round_up(x, multiple);
-}
-
-size_t checked_multiply(size_t a, size_t b) {
-  if (a != 0 && b > SIZE_MAX / a) throw std::bad_alloc();
-  return a * b;
-}
 
 // The pieces of B's packed layout: k_blocks kc blocks by column_groups groups
 // of group_columns columns (a multiple of the panel width).

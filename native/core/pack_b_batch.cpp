@@ -9,6 +9,7 @@
 #include <new>
 
 #include "executor.h"
+#include "sizes.h"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -19,18 +20,8 @@ namespace simdformer {
 
 namespace {
 
-// The huge page of x86-64 (and of arm64 with 4 KiB pages): the region starts
-// on one and gives memory back in units of one.
-constexpr size_t kHugePageBytes = size_t{1} << 21;
 // Each operand starts on a cache line (the tile and vector loads are 64 bytes).
 constexpr size_t kSliceAlignment = 64;
-
-size_t checked_add(size_t a, size_t b) {
-  if (b > SIZE_MAX - a) throw std::bad_alloc();
-  return a + b;
-}
-
-size_t checked_round_up(size_t x, size_t multiple) { return checked_add(x, multiple - 1) / multiple * multiple; }
 
 size_t system_page_bytes() {
 #if defined(__linux__)

@@ -159,7 +159,8 @@ bool view_fits(size_t count, size_t offset, size_t outer, size_t outer_stride, s
 Plan::Plan(std::vector<ValueSpec> values, std::vector<Step> steps, std::vector<size_t> inputs,
            std::vector<size_t> outputs)
     : values_(std::move(values)), steps_(std::move(steps)), inputs_(std::move(inputs)), outputs_(std::move(outputs)) {
-  if (!check().empty()) return;
+  problem_ = check();
+  if (!problem_.empty()) return;
   fuse_residual_adds(steps_, outputs_, values_.size());
   assign_offsets(values_, steps_, inputs_, outputs_, offsets_, arena_floats_, index_count_);
 }

@@ -83,10 +83,11 @@ class Plan {
   Plan(std::vector<ValueSpec> values, std::vector<Step> steps, std::vector<size_t> inputs,
        std::vector<size_t> outputs);
 
-  // Empty if the plan is consistent: ids in range, every value written before
-  // it is read, sizes that match what each step reads and writes. Run only
-  // checked plans: run() trusts them.
-  std::string check() const;
+  // Empty if the plan as described is consistent: ids in range, every value
+  // written before it is read, sizes that match what each step reads and
+  // writes. Checked once, by the constructor. Run only plans without a
+  // problem: run() trusts them.
+  const std::string& problem() const { return problem_; }
 
   const std::vector<ValueSpec>& values() const { return values_; }
   const std::vector<size_t>& inputs() const { return inputs_; }
@@ -128,11 +129,14 @@ class Plan {
   ~Plan();
 
  private:
+  std::string check() const;
+
   std::vector<ValueSpec> values_;
   std::vector<Step> steps_;
   std::vector<size_t> inputs_, outputs_;
   std::vector<size_t> offsets_;  // per value: float offset (float/bool) or index offset (int64)
   size_t arena_floats_ = 0, index_count_ = 0;
+  std::string problem_;
   mutable std::mutex cache_mutex_;
   mutable std::unique_ptr<Arena> cached_;
 };
