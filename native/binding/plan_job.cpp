@@ -9,8 +9,8 @@
 namespace simdformer {
 
 PlanJob::PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred,
-                 std::string caller_stack)
-    : plan_(std::move(plan)), link_(std::move(link)), deferred_(deferred), caller_stack_(std::move(caller_stack)) {
+                 napi_ref caller)
+    : plan_(std::move(plan)), link_(std::move(link)), deferred_(deferred), caller_(caller) {
   const std::vector<size_t>& ids = plan_->inputs();
   float_inputs_.resize(ids.size());
   index_inputs_.resize(ids.size());
@@ -84,6 +84,7 @@ void PlanJob::settle(Napi::Env env) {
     settle_promise(env);
   } catch (...) {
   }
+  napi_delete_reference(env, caller_);
 }
 
 void PlanJob::settle_promise(Napi::Env env) {
@@ -105,22 +106,39 @@ void PlanJob::settle_promise(Napi::Env env) {
     napi_resolve_deferred(env, deferred_, outputs);
     return;
   }
-  // Point the stack at the caller's line, not at this callback.
-  error.Set("stack", Napi::String::New(env, error.Get("name").ToString().Utf8Value() + ": " + error.Message() + caller_stack_));
+  // Point the stack at the caller's line, not at this callback: the caller
+  // Error's frames ("Error\n    at caller...") after this error's first line.
+  std::string frames;
+  napi_value caller = nullptr;
+  if (napi_get_reference_value(env, caller_, &caller) == napi_ok && caller != nullptr) {
+    const std::string stack = Napi::Object(env, caller).Get("stack").ToString().Utf8Value();
+    const size_t first_line_end = stack.find('\n');
+    if (first_line_end != std::string::npos) frames = stack.substr(first_line_end);
+  }
+  error.Set("stack", Napi::String::New(env, error.Get("name").ToString().Utf8Value() + ": " + error.Message() + frames));
   napi_reject_deferred(env, deferred_, error.Value());
 }
 
 Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& plan, const Napi::Value& inputs,
                            const std::shared_ptr<EnvLink>& link) {
-  // "Error\n    at caller..." -> keep the frames.
-  std::string stack = Napi::Error::New(env, "").Get("stack").ToString().Utf8Value();
-  const size_t frames = stack.find('\n');
   napi_deferred deferred;
   napi_value promise;
   NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred, &promise), Napi::Value());
+  napi_value caller_error;
+  napi_ref caller;
+  NAPI_THROW_IF_FAILED(env, napi_create_error(env, nullptr, Napi::String::New(env, ""), &caller_error), Napi::Value());
+  NAPI_THROW_IF_FAILED(env, napi_create_reference(env, caller_error, 1, &caller), Napi::Value());
+  // The queued job owns the reference; until then, leaving this function deletes it.
+  struct CallerGuard {
+    napi_env env;
+    napi_ref caller;
+    ~CallerGuard() {
+      if (caller != nullptr) napi_delete_reference(env, caller);
+    }
+  } guard{env, caller};
   std::shared_ptr<PlanJob> job;
   try {
-    job = std::make_shared<PlanJob>(plan, link, deferred, frames == std::string::npos ? "" : stack.substr(frames));
+    job = std::make_shared<PlanJob>(plan, link, deferred, caller);
     copy_inputs(env, inputs, *plan, [&job](size_t input) { return job->input_buffer(input); });
   } catch (...) {
     // Nothing was queued: settle the promise we made, then report synchronously.
@@ -144,6 +162,7 @@ Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& pla
     link->jobs.erase(job.get());
     throw;
   }
+  guard.caller = nullptr;
   thread_pool().wake_up();
   if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
   return promise_object;

@@ -20,7 +20,7 @@ namespace simdformer {
 
 class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob> {
  public:
-  PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred, std::string caller_stack);
+  PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred, napi_ref caller);
   ~PlanJob() override;
 
   // Staging buffer of input i (float or int64 storage, by the value's type).
@@ -37,7 +37,10 @@ class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob>
   std::shared_ptr<const Plan> plan_;
   std::shared_ptr<EnvLink> link_;
   napi_deferred deferred_;
-  std::string caller_stack_;
+  // An Error made when the call was queued, held until settle() (JavaScript
+  // thread only). V8 formats its stack only when read, so only a failing job
+  // pays for pointing its rejection at the caller's line.
+  napi_ref caller_;
   std::vector<std::vector<float>> float_inputs_;    // per input; empty for int64 inputs
   std::vector<std::vector<int64_t>> index_inputs_;  // per input; empty for float inputs
   std::vector<std::vector<float>> outputs_;

@@ -20,6 +20,11 @@ thread_local bool inside_parallel_region = false;
 // sleeping thread costs tens of microseconds, as long as a small GEMM.
 constexpr int kSpinRounds = 4000;
 
+// Fields of ThreadPool::join_.
+constexpr unsigned long long kJoinClosed = 1ull << 31;
+constexpr unsigned long long kJoinCount = kJoinClosed - 1;
+unsigned long long join_tag(unsigned long long generation) { return (generation & 0xffffffffull) << 32; }
+
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -140,11 +145,35 @@ void ThreadPool::run_tasks(size_t thread) {
   }
 }
 
+bool ThreadPool::join(unsigned long long generation) {
+  unsigned long long state = join_.load(std::memory_order_acquire);
+  for (;;) {
+    if ((state & ~(kJoinClosed | kJoinCount)) != join_tag(generation) || (state & kJoinClosed) != 0) return false;
+    if (join_.compare_exchange_weak(state, state + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      return true;
+    }
+  }
+}
+
+void ThreadPool::leave() {
+  const unsigned long long before = join_.fetch_sub(1, std::memory_order_acq_rel);
+  // The last worker out of a closed job wakes the caller if it sleeps.
+  if ((before & kJoinClosed) != 0 && (before & kJoinCount) == 1) {
+    std::lock_guard<std::mutex> lock(state_mutex_);
+    finished_.notify_one();
+  }
+}
+
 void ThreadPool::worker_main(size_t thread, unsigned long long seen) {
   inside_parallel_region = true;
   for (;;) {
     // Spin briefly for the next job, then sleep.
-    for (int i = 0; i < kSpinRounds && generation_.load(std::memory_order_acquire) == seen; ++i) cpu_relax();
+    const unsigned long long rests = rests_.load(std::memory_order_relaxed);
+    for (int i = 0; i < kSpinRounds && generation_.load(std::memory_order_acquire) == seen &&
+                    rests_.load(std::memory_order_relaxed) == rests;
+         ++i) {
+      cpu_relax();
+    }
     bool take_part;
     {
       std::unique_lock<std::mutex> lock(state_mutex_);
@@ -157,12 +186,9 @@ void ThreadPool::worker_main(size_t thread, unsigned long long seen) {
       if (stopping_) return;
       take_part = thread <= active_workers_;
     }
-    if (!take_part) continue;
+    if (!take_part || !join(seen)) continue;
     run_tasks(thread);
-    if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(state_mutex_);
-      finished_.notify_one();
-    }
+    leave();
   }
 }
 
@@ -174,6 +200,8 @@ void ThreadPool::wake_up() {
   }
   wake_.notify_all();
 }
+
+void ThreadPool::rest() { rests_.fetch_add(1, std::memory_order_relaxed); }
 
 void ThreadPool::parallel_for(size_t num_tasks, TaskFn fn, void* context) {
   if (num_tasks == 0) return;
@@ -190,7 +218,7 @@ void ThreadPool::parallel_for(size_t num_tasks, TaskFn fn, void* context) {
     num_tasks_ = num_tasks;
     active_workers_ = helpers;
     next_task_.store(0, std::memory_order_relaxed);
-    pending_workers_.store(helpers, std::memory_order_relaxed);
+    join_.store(join_tag(generation_.load(std::memory_order_relaxed) + 1), std::memory_order_relaxed);
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
@@ -199,12 +227,15 @@ void ThreadPool::parallel_for(size_t num_tasks, TaskFn fn, void* context) {
   run_tasks(0);
   inside_parallel_region = false;
 
-  // Every taking-part worker must leave run_tasks before the job's context
-  // (on the caller's stack) goes away.
-  for (int i = 0; i < kSpinRounds && pending_workers_.load(std::memory_order_acquire) != 0; ++i) cpu_relax();
-  if (pending_workers_.load(std::memory_order_acquire) != 0) {
+  // Every task is taken: close the job, then wait for the workers that
+  // joined to leave run_tasks before the job's context (on the caller's
+  // stack) goes away.
+  join_.fetch_or(kJoinClosed, std::memory_order_acq_rel);
+  const auto all_left = [&] { return (join_.load(std::memory_order_acquire) & kJoinCount) == 0; };
+  for (int i = 0; i < kSpinRounds && !all_left(); ++i) cpu_relax();
+  if (!all_left()) {
     std::unique_lock<std::mutex> lock(state_mutex_);
-    finished_.wait(lock, [&] { return pending_workers_.load(std::memory_order_acquire) == 0; });
+    finished_.wait(lock, all_left);
   }
 }
 

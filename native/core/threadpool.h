@@ -42,6 +42,11 @@ class ThreadPool {
   // of delaying the job's first region. Cheap when no worker sleeps.
   void wake_up();
 
+  // Tells spinning workers that no region is coming soon (an async job has
+  // ended and none is queued), so they sleep now instead of spinning on a
+  // CPU another thread needs; wake_up() or the next region brings them back.
+  void rest();
+
   template <class F>
   void parallel_for(size_t num_tasks, F&& f) {
     using Fn = std::remove_reference_t<F>;
@@ -55,6 +60,8 @@ class ThreadPool {
   void stop_workers();
   void worker_main(size_t thread, unsigned long long seen);
   void run_tasks(size_t thread);
+  bool join(unsigned long long generation);
+  void leave();
 
   std::mutex run_mutex_;  // one parallel region at a time
   std::atomic<size_t> num_threads_;
@@ -72,9 +79,16 @@ class ThreadPool {
   size_t num_tasks_ = 0;
   size_t active_workers_ = 0;  // workers 1..active_workers_ take part in this job
   std::atomic<size_t> next_task_{0};
-  std::atomic<size_t> pending_workers_{0};
+  // Who is inside the published job: the generation's low 32 bits, then a
+  // "closed" bit set by the caller once every task is taken, then the number
+  // of workers running tasks. A worker joins only while the job is open, so
+  // the caller waits for workers that hold a task, never for one that is
+  // still waking up (tens of microseconds on a VM): that one finds the job
+  // closed and goes back to waiting.
+  std::atomic<unsigned long long> join_{0};
   unsigned long long wake_ups_ = 0;   // wake_up() calls, guarded by state_mutex_
   std::atomic<size_t> sleepers_{0};  // workers waiting on wake_ (a hint: read without the lock)
+  std::atomic<unsigned long long> rests_{0};  // rest() calls: a spinning worker that sees a change sleeps
 };
 
 // Threads this process may use: sched_getaffinity, capped by a cgroup CPU
