@@ -80,7 +80,8 @@ const KernelTable kAvx512Kernels = {
 // 1024 x 512 x {512, 1536, 2048}, 1024 x 2048 x 512: kc 256 / nc 512
 // 223-259 GFLOP/s against 170-230 for kc 128 or nc 1024 or the whole of N.
 const Bf16x3GemmConfig kAmxGemm = {
-    "f32_gemm_32x32_bf16x3_amx", 32, 32, 256, 512, &f32_gemm_32x32_bf16x3_amx, &f32_split_bf16x3_amx,
+    "f32_gemm_32x32_bf16x3_amx", 32, 32, 256, 512, &f32_gemm_32x32_bf16x3_amx,
+    &f32_write_block_bf16x3_amx, &f32_split_bf16x3_amx,
     &f32_pack_b_bf16x3_amx, &f32_amx_tiles_begin, &f32_amx_tiles_end,
 };
 

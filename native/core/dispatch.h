@@ -45,6 +45,7 @@ struct Bf16x3GemmConfig {
   size_t mr, nr;     // C block: 32 x 32
   size_t kc, nc;     // A block [rows][kc] x 3 planes in L2; B block kc x nc x 3 planes in L2
   GemmBf16x3TileFn tile;
+  WriteBf16x3BlockFn write;  // the last block of a task's run of tile calls
   SplitBf16x3Fn split_a;
   PackBBf16x3Fn pack_b;  // one 16-column panel of a B block
   TilesFn begin, end;    // tile configuration / release, per thread and task

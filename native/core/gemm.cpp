@@ -343,12 +343,17 @@ void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& proble
   const StridedMatrix a = problem.a;
   const float* a_batch = a.data + (problem.a_offsets != nullptr ? problem.a_offsets[batch_index] : 0);
   float* c = problem.c + batch_index * problem.c_batch_stride;
-  const bool has_epilogue = problem.bias != nullptr || problem.activation != Activation::kNone;
+  const float* residual =
+      problem.residual != nullptr ? problem.residual + batch_index * problem.c_batch_stride : nullptr;
   // Padding rows are read by the tiles (their results are dropped); zeros
   // keep them finite.
   for (size_t plane = 0; plane < 3; ++plane) {
     std::fill(a_split + plane * a_plane + rows * lda, a_split + (plane + 1) * a_plane, uint16_t{0});
   }
+  // Each block is written into C by the next tile call, while that block's
+  // products run (kernels.h: Bf16x3Block), the last one after the loops.
+  Bf16x3Block blocks[2];
+  Bf16x3Block* pending = nullptr;
   for (size_t pc = 0; pc < k_padded; pc += config.kc) {
     const size_t kb = std::min(config.kc, k_padded - pc), k_valid = std::min(kb, k - pc);
     const bool accumulate = pc != 0, last = pc + kb == k_padded;
@@ -373,15 +378,23 @@ void gemm_bf16x3_block(const Bf16x3GemmConfig& config, const GemmProblem& proble
       }
       for (size_t ir = 0; ir < rows; ir += 32) {
         for (size_t jr = jc; jr < jc_end; jr += 32) {
-          const GemmEpilogue epilogue{problem.bias != nullptr ? problem.bias + jr : nullptr, problem.activation};
-          config.tile(kb, a_split + ir * lda, lda, a_plane, b_block + (jr - jc) * kb, b_plane,
-                      c + (row0 + ir) * problem.ldc + jr, problem.ldc, std::min<size_t>(32, rows - ir),
-                      std::min<size_t>(32, n - jr), accumulate, last && has_epilogue ? &epilogue : nullptr);
+          Bf16x3Block* out = pending == &blocks[0] ? &blocks[1] : &blocks[0];
+          const size_t c_offset = (row0 + ir) * problem.ldc + jr;
+          out->c = c + c_offset;
+          out->ldc = problem.ldc;
+          out->rows = std::min<size_t>(32, rows - ir);
+          out->cols = std::min<size_t>(32, n - jr);
+          out->accumulate = accumulate;
+          out->bias = last && problem.bias != nullptr ? problem.bias + jr : nullptr;
+          out->activation = last ? problem.activation : Activation::kNone;
+          out->residual = last && residual != nullptr ? residual + c_offset : nullptr;
+          config.tile(kb, a_split + ir * lda, lda, a_plane, b_block + (jr - jc) * kb, b_plane, out, pending);
+          pending = out;
         }
-        if (last) add_residual(problem, batch_index, row0 + ir, row0 + std::min(rows, ir + 32), jc, jc_end);
       }
     }
   }
+  if (pending != nullptr) config.write(*pending);
 }
 
 thread_local ThreadScratch b_split_scratch;

@@ -103,17 +103,35 @@ using OnlineSoftmaxStepFn = void (*)(const OnlineSoftmaxPanel& panel);
 // to float32 accuracy (see f32_gemm_32x32_bf16x3_amx.cpp). A plane is one
 // part of a whole operand; planes are `plane` elements apart.
 //
-// Tile kernel: C[0:mr_valid, 0:nr_valid] = (accumulate ? C : 0) + A · B,
-// then the epilogue as GemmUkernelFn.
-//   a: [32 rows][lda] bf16 per plane (rows >= mr_valid and k >= the valid
+// A 32 x 32 block of C the tile kernel has computed and not yet written:
+// values[r * 32 + j] = (A · B)(r, j), and where and how it goes into C:
+//   C[0:rows, 0:cols] = act((accumulate ? C : 0) + values + bias) + residual
+// c: the block's first element, rows apart by ldc; bias: [cols] or nullptr;
+// residual: laid out like c (ldc), or nullptr. 1 <= rows, cols <= 32.
+struct Bf16x3Block {
+  alignas(64) float values[32 * 32];
+  float* c;
+  size_t ldc, rows, cols;
+  bool accumulate;
+  const float* bias;
+  Activation activation;
+  const float* residual;
+};
+//
+// Tile kernel: out->values = A · B for out's rows x cols (the caller has
+// set out's other fields), while it writes the block `pending` (or nullptr)
+// into C: a block is written during the next block's products, so the
+// epilogue overlaps the matrix unit's work; the last block of a run is
+// written by WriteBf16x3BlockFn. out and pending are different blocks.
+//   a: [32 rows][lda] bf16 per plane (rows >= out->rows and k >= the valid
 //      depth are zeros); b: two 16-column panels, panel q at b + q * kc * 16,
 //      each [kc / 2][16][2] (VNNI pairs of k) per plane.
-//   kc: a multiple of 32; 1 <= mr_valid, nr_valid <= 32.
+//   kc: a multiple of 32.
 // The thread must have called f32_amx_tiles_begin() (tile configuration)
 // and calls f32_amx_tiles_end() when it is done with the matrix unit.
 using GemmBf16x3TileFn = void (*)(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
-                                  size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
-                                  bool accumulate, const GemmEpilogue* epilogue);
+                                  size_t b_plane, Bf16x3Block* out, const Bf16x3Block* pending);
+using WriteBf16x3BlockFn = void (*)(const Bf16x3Block& block);
 // Splits rows x k of A (strided) into planes of [rows][ld]; columns
 // [k, k_padded) are written as zeros (k_padded a multiple of 16).
 using SplitBf16x3Fn = void (*)(size_t rows, size_t k, const float* a, ptrdiff_t row_stride, ptrdiff_t col_stride,
@@ -154,8 +172,8 @@ void f32_gemm_14x32_avx512(size_t kc, const float* a_packed, const float* b_pack
 #if defined(__x86_64__) || defined(_M_X64)
 // AMX (x86-64 only; contracts above the ISA declarations).
 void f32_gemm_32x32_bf16x3_amx(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
-                               size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
-                               bool accumulate, const GemmEpilogue* epilogue);
+                               size_t b_plane, Bf16x3Block* out, const Bf16x3Block* pending);
+void f32_write_block_bf16x3_amx(const Bf16x3Block& block);
 void f32_split_bf16x3_amx(size_t rows, size_t k, const float* a, ptrdiff_t row_stride, ptrdiff_t col_stride,
                           size_t k_padded, uint16_t* out, size_t ld, size_t plane);
 void f32_pack_b_bf16x3_amx(size_t kc, size_t kc_padded, size_t nr_valid, const float* b, ptrdiff_t row_stride,

@@ -25,12 +25,16 @@
 // at M = 32 (B streamed from L3 once per call) the loads alone take 85% of
 // the kernel's time.
 //
-// The accumulators start at zero and are stored to a 32 x 32 block on the
-// stack (L1); one AVX-512 pass adds C (accumulate), the bias and the
-// activation and writes the valid corner of C, edge blocks included.
-// Loading C into the tiles and applying the epilogue to C after TILESTORED
-// made the epilogue wait for the tile stores to reach C's lines (L2 or L3):
-// the pass through L1 is 3 to 13% faster on the shapes above.
+// The accumulators start at zero and are stored to the block's values (L1);
+// one AVX-512 pass adds C (accumulate), the bias, the activation and the
+// residual and writes the valid corner of C, edge blocks included. That pass
+// is deferred: a block is written by the next call, a slice of rows after
+// each 32 k values' TDPBF16PS, so the AVX-512 ports do the epilogue while
+// the matrix unit multiplies (the two work independently; a pass after
+// TILESTORED instead waits for the products, then the products wait for
+// it). Loading C into the tiles and applying the epilogue to C after
+// TILESTORED made the epilogue wait for the tile stores to reach C's lines
+// (L2 or L3): the pass through L1 is 3 to 13% faster on the shapes above.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -73,12 +77,16 @@ inline void products() {
   if (RT == 2 && CT == 2) _tile_dpbf16ps(3, 7, 5);
 }
 
+using WriteRowsFn = void (*)(const Bf16x3Block& block, size_t row0, size_t row1);
+
 // RT row tiles x CT column tiles (1 or 2 each), so a block of <= 16 valid
 // rows or columns does not pay for 32. Writes A · B into block [32][32]
-// (tiles it does not run are left unwritten).
+// (tiles it does not run are left unwritten); meanwhile writes rows of
+// `pending` into C with write_rows, pending->rows / (kc / 32) (rounded up)
+// after each 32 k values' products.
 template <int RT, int CT, bool stream_b>
 void tiles(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b, size_t b_plane,
-           float* block) {
+           float* block, const Bf16x3Block* pending, WriteRowsFn write_rows) {
   const size_t a_stride = lda * sizeof(uint16_t), block_stride = kCols * sizeof(float);
   _tile_zero(0);
   if (CT == 2) _tile_zero(1);
@@ -87,11 +95,19 @@ void tiles(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint1
   const uint16_t *a_hi = a, *a_mid = a + a_plane, *a_lo = a + 2 * a_plane;
   const uint16_t *b_hi = b, *b_mid = b + b_plane, *b_lo = b + 2 * b_plane;
   const size_t a_row1 = kTile * lda, b_col1 = kc * kTile;  // second 16-row half, second 16-column panel
+  const size_t pending_rows = pending != nullptr ? pending->rows : 0;
+  const size_t rows_per_step = (pending_rows * 32 + kc - 1) / kc;
+  size_t pending_row = 0;
   for (size_t k = 0; k < kc; k += 32) {
     const size_t b_offset = k * kTile;  // 32 k values = 16 VNNI rows of 16 x 2
     load_a<RT>(a_hi + k, a_hi + a_row1 + k, a_stride);
     load_b<CT, stream_b>(b_lo + b_offset, b_lo + b_col1 + b_offset);
     products<RT, CT>();  // hi lo
+    if (pending_row < pending_rows) {
+      const size_t row1 = pending_row + rows_per_step < pending_rows ? pending_row + rows_per_step : pending_rows;
+      write_rows(*pending, pending_row, row1);
+      pending_row = row1;
+    }
     load_b<CT, stream_b>(b_mid + b_offset, b_mid + b_col1 + b_offset);
     products<RT, CT>();  // hi mid
     load_a<RT>(a_mid + k, a_mid + a_row1 + k, a_stride);
@@ -109,20 +125,20 @@ void tiles(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint1
   if (RT == 2 && CT == 2) _tile_stored(3, block + kTile * kCols + kTile, block_stride);
 }
 
-// C[0:rows, 0:cols] = act((accumulate ? C : 0) + block + bias); bias may be null.
+// Rows [row0, row1) of the block into C (the formula at Bf16x3Block).
 template <Activation activation>
-void write_block(const float* block, float* c, size_t ldc, size_t rows, size_t cols, bool accumulate,
-                 const float* bias) {
+void write_rows(const Bf16x3Block& block, size_t row0, size_t row1) {
+  const size_t cols = block.cols;
   const __mmask16 lo = cols >= 16 ? 0xFFFF : static_cast<__mmask16>((1u << cols) - 1);
   const __mmask16 hi = cols >= 32 ? 0xFFFF : cols > 16 ? static_cast<__mmask16>((1u << (cols - 16)) - 1) : 0;
-  const __m512 bias_lo = bias != nullptr ? _mm512_maskz_loadu_ps(lo, bias) : _mm512_setzero_ps();
-  const __m512 bias_hi = bias != nullptr ? _mm512_maskz_loadu_ps(hi, bias + kTile) : _mm512_setzero_ps();
-  for (size_t r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
+  const __m512 bias_lo = block.bias != nullptr ? _mm512_maskz_loadu_ps(lo, block.bias) : _mm512_setzero_ps();
+  const __m512 bias_hi = block.bias != nullptr ? _mm512_maskz_loadu_ps(hi, block.bias + kTile) : _mm512_setzero_ps();
+  for (size_t r = row0; r < row1; ++r) {
+    float* row = block.c + r * block.ldc;
     // Masked: a tile that did not run (<= 16 valid columns) left its lanes unwritten.
-    __m512 out_lo = _mm512_maskz_load_ps(lo, block + r * kCols);
-    __m512 out_hi = _mm512_maskz_load_ps(hi, block + r * kCols + kTile);
-    if (accumulate) {
+    __m512 out_lo = _mm512_maskz_load_ps(lo, block.values + r * kCols);
+    __m512 out_hi = _mm512_maskz_load_ps(hi, block.values + r * kCols + kTile);
+    if (block.accumulate) {
       out_lo = _mm512_add_ps(_mm512_maskz_loadu_ps(lo, row), out_lo);
       out_hi = _mm512_add_ps(_mm512_maskz_loadu_ps(hi, row + kTile), out_hi);
     }
@@ -135,9 +151,26 @@ void write_block(const float* block, float* c, size_t ldc, size_t rows, size_t c
       out_lo = vgelu_avx512(out_lo);
       out_hi = vgelu_avx512(out_hi);
     }
+    if (block.residual != nullptr) {
+      const float* residual = block.residual + r * block.ldc;
+      out_lo = _mm512_add_ps(out_lo, _mm512_maskz_loadu_ps(lo, residual));
+      out_hi = _mm512_add_ps(out_hi, _mm512_maskz_loadu_ps(hi, residual + kTile));
+    }
     _mm512_mask_storeu_ps(row, lo, out_lo);
     _mm512_mask_storeu_ps(row + kTile, hi, out_hi);
   }
+}
+
+WriteRowsFn rows_writer(Activation activation) {
+  switch (activation) {
+    case Activation::kRelu:
+      return &write_rows<Activation::kRelu>;
+    case Activation::kGelu:
+      return &write_rows<Activation::kGelu>;
+    case Activation::kNone:
+      break;
+  }
+  return &write_rows<Activation::kNone>;
 }
 
 // Palette 1, tiles 0..7 of 16 rows x 64 bytes. A constant in memory: GCC 12
@@ -149,7 +182,8 @@ struct alignas(64) TileConfig {
 };
 constexpr TileConfig kTileConfig = {1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 
-using BlockFn = void (*)(size_t, const uint16_t*, size_t, size_t, const uint16_t*, size_t, float*);
+using BlockFn = void (*)(size_t, const uint16_t*, size_t, size_t, const uint16_t*, size_t, float*, const Bf16x3Block*,
+                        WriteRowsFn);
 
 }  // namespace
 
@@ -158,8 +192,7 @@ void f32_amx_tiles_begin() { _tile_loadconfig(&kTileConfig); }
 void f32_amx_tiles_end() { _tile_release(); }
 
 void f32_gemm_32x32_bf16x3_amx(size_t kc, const uint16_t* a, size_t lda, size_t a_plane, const uint16_t* b,
-                               size_t b_plane, float* c, size_t ldc, size_t mr_valid, size_t nr_valid,
-                               bool accumulate, const GemmEpilogue* epilogue) {
+                               size_t b_plane, Bf16x3Block* out, const Bf16x3Block* pending) {
   // A planes of more than one 32-row panel (a_plane > 32 lda): the driver
   // runs each of those panels against this B panel, so B is read again from
   // L2 and the A block (48 KiB at kc 256) is what L1 should keep: B is
@@ -169,22 +202,14 @@ void f32_gemm_32x32_bf16x3_amx(size_t kc, const uint16_t* a, size_t lda, size_t 
   // 512 x {512, 2048} and 1024 x 2048 x 512 +1 to +4%; 32 x 256 x {256,
   // 768, 1024} and 32 x 1024 x 256 with B from L3 -3 to -5%.
   const bool stream_b = a_plane > kRows * lda;
-  const int row_tiles = mr_valid > kTile ? 2 : 1, col_tiles = nr_valid > kTile ? 2 : 1;
+  const int row_tiles = out->rows > kTile ? 2 : 1, col_tiles = out->cols > kTile ? 2 : 1;
   static constexpr BlockFn kTiles[2][2][2] = {
       {{&tiles<1, 1, false>, &tiles<1, 2, false>}, {&tiles<2, 1, false>, &tiles<2, 2, false>}},
       {{&tiles<1, 1, true>, &tiles<1, 2, true>}, {&tiles<2, 1, true>, &tiles<2, 2, true>}}};
-  alignas(64) float block[kRows * kCols];
-  kTiles[stream_b][row_tiles - 1][col_tiles - 1](kc, a, lda, a_plane, b, b_plane, block);
-  const float* bias = epilogue != nullptr ? epilogue->bias : nullptr;
-  switch (epilogue != nullptr ? epilogue->activation : Activation::kNone) {
-    case Activation::kRelu:
-      return write_block<Activation::kRelu>(block, c, ldc, mr_valid, nr_valid, accumulate, bias);
-    case Activation::kGelu:
-      return write_block<Activation::kGelu>(block, c, ldc, mr_valid, nr_valid, accumulate, bias);
-    case Activation::kNone:
-      break;
-  }
-  write_block<Activation::kNone>(block, c, ldc, mr_valid, nr_valid, accumulate, bias);
+  const WriteRowsFn write_pending = pending != nullptr ? rows_writer(pending->activation) : nullptr;
+  kTiles[stream_b][row_tiles - 1][col_tiles - 1](kc, a, lda, a_plane, b, b_plane, out->values, pending, write_pending);
 }
+
+void f32_write_block_bf16x3_amx(const Bf16x3Block& block) { rows_writer(block.activation)(block, 0, block.rows); }
 
 }  // namespace simdformer
