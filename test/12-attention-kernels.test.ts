@@ -242,6 +242,13 @@ describe.each(isas)('attention on %s', (isa) => {
     expect(capped).toBeLessThan(512 * 1024);
     expect(run(large, isa, 'math').scratchBytes).toBeGreaterThanOrEqual(1100 * 1100 * 4);
   });
+
+  test('up to 16 queries go row by row: one row of scores, with or without weights', () => {
+    const shape = (tgtLen: number): Case => ({ name: 's', batch: 1, heads: 2, tgtLen, srcLen: 300, headDim: 20, batchFirst: true });
+    expect(run(build(shape(16), 4), isa, 'fused').scratchBytes).toBe(300 * 4);
+    expect(run(build(shape(16), 5), isa, 'math', new Float32Array(2 * 16 * 300)).scratchBytes).toBe(0);
+    expect(run(build(shape(17), 6), isa, 'fused').scratchBytes).toBeGreaterThan(300 * 4);
+  });
 });
 
 describe('plan attention step', () => {

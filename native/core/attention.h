@@ -14,9 +14,12 @@
 // also masked for query i when j > i (PyTorch's SDPA is_causal: top-left
 // aligned, also for L != S), on top of any masks given.
 //
-// Two paths with the same result within float rounding: without weights the
-// fused one (flash_attention.h: key tiles, online softmax, no [L, S] matrix);
-// with weights, or math_path, the one above, which materialises the scores.
+// Three paths with the same result within float rounding: for up to 16
+// queries, query row by query row (dot_rows, softmax_row, weighted_row_sum
+// on Q, K and V where they are, nothing packed); otherwise without weights
+// the fused one (flash_attention.h: key tiles, online softmax, no [L, S]
+// matrix), and with weights, or math_path, the one above through the GEMM
+// driver, which materialises the scores.
 #pragma once
 
 #include <cstddef>

@@ -35,6 +35,8 @@ const KernelTable kRefKernels = {
     &f32_gelu_ref,
     &f32_fma_peak_ref,
     &f32_online_softmax_step_ref,
+    &f32_dot_rows_ref,
+    &f32_weighted_row_sum_ref,
 };
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -52,6 +54,8 @@ const KernelTable kAvx2Kernels = {
     &f32_gelu_avx2,
     &f32_fma_peak_avx2,
     &f32_online_softmax_step_avx2,
+    &f32_dot_rows_avx2,
+    &f32_weighted_row_sum_avx2,
 };
 
 const KernelTable kAvx512Kernels = {
@@ -70,6 +74,8 @@ const KernelTable kAvx512Kernels = {
     &f32_gelu_avx512,
     &f32_fma_peak_avx512,
     &f32_online_softmax_step_avx512,
+    &f32_dot_rows_avx512,
+    &f32_weighted_row_sum_avx512,
 };
 
 // AVX-512 with the matrix unit for GEMM (Sapphire Rapids and later Xeons).
@@ -95,6 +101,8 @@ const KernelTable kAmxKernels = {
     &f32_gelu_avx512,
     &f32_fma_peak_avx512,
     &f32_online_softmax_step_avx512,
+    &f32_dot_rows_avx512,
+    &f32_weighted_row_sum_avx512,
     &kAmxGemm,
 };
 
@@ -166,6 +174,8 @@ const KernelTable kNeonKernels = {
     &f32_gelu_neon,
     &f32_fma_peak_neon,
     &f32_online_softmax_step_neon,
+    &f32_dot_rows_neon,
+    &f32_weighted_row_sum_neon,
 };
 #endif
 

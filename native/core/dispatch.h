@@ -61,6 +61,8 @@ struct KernelTable {
   UnaryFn gelu;
   FmaPeakFn fma_peak;
   OnlineSoftmaxStepFn online_softmax_step;  // fused attention (flash_attention.cpp)
+  DotRowsFn dot_rows;                       // short attention (attention.cpp)
+  WeightedRowSumFn weighted_row_sum;        // short attention (attention.cpp)
   // Non-null on AMX machines: gemm() runs every problem through it; the fp32
   // `gemm` micro-kernel above still serves the fused attention.
   const Bf16x3GemmConfig* bf16x3_gemm = nullptr;

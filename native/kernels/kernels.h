@@ -50,6 +50,16 @@ using LayerNormRowFn = void (*)(size_t n, const float* x, float eps, const float
 // GELU is PyTorch's default: 0.5 * x * (1 + erf(x / sqrt(2))), not the tanh form.
 using UnaryFn = void (*)(size_t n, const float* x, float* y);
 
+// Rows of a short attention (attention.cpp): one query's scores against the
+// key rows, then its output as the probability-weighted sum of the value rows.
+// DotRowsFn:        out[j] = sum over k < n of x[k] * y[j * y_stride + k], j < rows.
+// WeightedRowSumFn: out[k] = sum over j < rows of w[j] * y[j * y_stride + k], k < n
+//                   (out is written, not accumulated).
+// rows, n >= 1; out does not alias the inputs. The order of the sums is the
+// kernel's own (vector lanes, then a reduction).
+using DotRowsFn = void (*)(size_t rows, size_t n, const float* x, const float* y, size_t y_stride, float* out);
+using WeightedRowSumFn = void (*)(size_t rows, size_t n, const float* w, const float* y, size_t y_stride, float* out);
+
 // Peak FMA loop: runs `iterations` rounds of independent vector FMA chains
 // (enough chains to cover latency x pipes) and returns the float operations
 // done (2 per lane per FMA). The caller times it.
@@ -150,6 +160,9 @@ using TilesFn = void (*)();
   void f32_relu_##isa(size_t n, const float* x, float* y);                                                  \
   void f32_gelu_##isa(size_t n, const float* x, float* y);                                                  \
   double f32_fma_peak_##isa(size_t iterations);                                                            \
+  void f32_dot_rows_##isa(size_t rows, size_t n, const float* x, const float* y, size_t y_stride, float* out); \
+  void f32_weighted_row_sum_##isa(size_t rows, size_t n, const float* w, const float* y, size_t y_stride,     \
+                                  float* out);                                                              \
   void f32_online_softmax_step_##isa(const OnlineSoftmaxPanel& panel);
 
 // Scalar reference, always built. Tile 4x8 (any tile is correct; this one is small).
