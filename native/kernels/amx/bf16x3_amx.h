@@ -30,4 +30,16 @@ static inline void store16_bf16x3_amx(__m512 x, uint16_t* out, size_t plane) {
   for (size_t part = 0; part < 3; ++part) _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + part * plane), parts[part]);
 }
 
+// The parts of 32 floats (x0 then x1) as 32 words per plane at out,
+// out + plane and out + 2 * plane: one conversion of both halves per part.
+static inline void store32_bf16x3_amx(__m512 x0, __m512 x1, uint16_t* out, size_t plane) {
+  for (size_t part = 0; part < 3; ++part) {
+    const __m512i words = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(x1, x0));  // x0's parts in words 0-15
+    _mm512_storeu_si512(out + part * plane, words);
+    if (part == 2) break;
+    x0 = _mm512_sub_ps(x0, widen_bf16_amx(_mm512_castsi512_si256(words)));
+    x1 = _mm512_sub_ps(x1, widen_bf16_amx(_mm512_extracti64x4_epi64(words, 1)));
+  }
+}
+
 }  // namespace simdformer

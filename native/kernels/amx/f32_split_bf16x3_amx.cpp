@@ -11,22 +11,33 @@
 
 namespace simdformer {
 
+namespace {
+
+// 16 values of a row from j on, zeros past k (the padding).
+__m512 load16(const float* row, ptrdiff_t col_stride, size_t j, size_t k) {
+  const size_t valid = j < k ? (k - j < 16 ? k - j : 16) : 0;
+  if (col_stride == 1) {
+    return _mm512_maskz_loadu_ps(valid == 16 ? 0xFFFF : static_cast<__mmask16>((1u << valid) - 1), row + j);
+  }
+  alignas(64) float gathered[16] = {};
+  for (size_t i = 0; i < valid; ++i) gathered[i] = row[static_cast<ptrdiff_t>(j + i) * col_stride];
+  return _mm512_load_ps(gathered);
+}
+
+}  // namespace
+
 void f32_split_bf16x3_amx(size_t rows, size_t k, const float* a, ptrdiff_t row_stride, ptrdiff_t col_stride,
                           size_t k_padded, uint16_t* out, size_t ld, size_t plane) {
+  // Rows of A (activations) are contiguous: 32 values at a time, whole ones
+  // unmasked, two conversions to one VCVTNE2PS2BF16 per part.
+  const size_t k_pairs = col_stride == 1 ? k / 32 * 32 : 0;
   for (size_t r = 0; r < rows; ++r) {
     const float* row = a + static_cast<ptrdiff_t>(r) * row_stride;
     uint16_t* dst = out + r * ld;
-    for (size_t j = 0; j < k_padded; j += 16) {
-      const size_t valid = j < k ? (k - j < 16 ? k - j : 16) : 0;
-      __m512 x;
-      if (col_stride == 1) {
-        x = _mm512_maskz_loadu_ps(valid == 16 ? 0xFFFF : static_cast<__mmask16>((1u << valid) - 1), row + j);
-      } else {
-        alignas(64) float gathered[16] = {};
-        for (size_t i = 0; i < valid; ++i) gathered[i] = row[static_cast<ptrdiff_t>(j + i) * col_stride];
-        x = _mm512_load_ps(gathered);
-      }
-      store16_bf16x3_amx(x, dst + j, plane);  // lanes past k are zeros: the padding
+    size_t j = 0;
+    for (; j < k_pairs; j += 32) store32_bf16x3_amx(_mm512_loadu_ps(row + j), _mm512_loadu_ps(row + j + 16), dst + j, plane);
+    for (; j < k_padded; j += 16) {
+      store16_bf16x3_amx(load16(row, col_stride, j, k), dst + j, plane);  // lanes past k are zeros: the padding
     }
   }
 }
