@@ -82,7 +82,11 @@ void attend_one_head(const KernelTable& kernels, const AttentionProblem& p, size
 // they are; only one row of scores is held (unless the weights are wanted).
 void attend_one_head_by_rows(const KernelTable& kernels, const AttentionProblem& p, size_t n, size_t h) {
   const size_t L = p.tgt_len, S = p.src_len, D = p.head_dim, Dv = p.v_head_dim;
-  if (p.weights == nullptr && scores_scratch.size() < S) scores_scratch.resize(S);
+  float* row_scratch = nullptr;  // the one row of scores, when the weights are not wanted
+  if (p.weights == nullptr) {
+    if (scores_scratch.size() < S) scores_scratch.resize(S);
+    row_scratch = scores_scratch.data();
+  }
   const float* q = p.q.data + n * p.q.batch_stride + h * D;
   const float* k = p.k.data + n * p.k.batch_stride + h * D;
   const float* v = p.v.data + n * p.v.batch_stride + h * Dv;
@@ -91,7 +95,7 @@ void attend_one_head_by_rows(const KernelTable& kernels, const AttentionProblem&
   const float* attn_mask = p.attn_mask;
   if (attn_mask != nullptr && p.attn_mask_per_head) attn_mask += (n * p.heads + h) * L * S;
   for (size_t l = 0; l < L; ++l) {
-    float* scores = p.weights != nullptr ? p.weights + ((n * p.heads + h) * L + l) * S : scores_scratch.data();
+    float* scores = p.weights != nullptr ? p.weights + ((n * p.heads + h) * L + l) * S : row_scratch;
     // Causal: keys [0, l] only; the keys after them get probability 0.
     const size_t keys = p.causal ? std::min(S, l + 1) : S;
     if (D > 0) {

@@ -91,20 +91,16 @@ const Bf16x3GemmConfig kAmxGemm = {
     &f32_pack_b_bf16x3_amx, &f32_amx_tiles_begin, &f32_amx_tiles_end,
 };
 
-const KernelTable kAmxKernels = {
-    Isa::kAmx,
-    "amx",
-    kAvx512Kernels.gemm,
-    &f32_softmax_row_avx512,
-    &f32_layernorm_row_avx512,
-    &f32_relu_avx512,
-    &f32_gelu_avx512,
-    &f32_fma_peak_avx512,
-    &f32_online_softmax_step_avx512,
-    &f32_dot_rows_avx512,
-    &f32_weighted_row_sum_avx512,
-    &kAmxGemm,
-};
+// The AVX-512 table with the matrix unit for GEMM: every other kernel is
+// AVX-512's, so a kernel added to that table is here too.
+KernelTable with_amx_gemm(KernelTable table) {
+  table.isa = Isa::kAmx;
+  table.name = "amx";
+  table.bf16x3_gemm = &kAmxGemm;
+  return table;
+}
+
+const KernelTable kAmxKernels = with_amx_gemm(kAvx512Kernels);
 
 // XCR0 bits the OS sets when it saves that register state on context switch.
 constexpr unsigned long long kXcr0Sse = 1ull << 1, kXcr0Avx = 1ull << 2;
