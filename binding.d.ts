@@ -41,6 +41,12 @@ export interface PackedB {
   readonly n: number;
   readonly isa: IsaName;
   readonly bytes: number;
+  /**
+   * false while packBBatchInBackground has not packed it yet: gemm and
+   * plans then multiply by its source, B packed per call (the same result
+   * bits, more slowly).
+   */
+  readonly ready: boolean;
 }
 
 /** One B operand of packBBatch, as packB's arguments: element (p, j) of [k, n] at b[p * rowStride + j * colStride]. */
@@ -258,6 +264,19 @@ export interface Binding {
    * values (pages JavaScript wrote to are kept).
    */
   packBBatch(operands: PackBOperand[], isa?: IsaName): PackedB[];
+  /**
+   * packBBatch off the JavaScript thread, for operands that all lie in
+   * mapFile() memory (else null, nothing done): returns at once with
+   * handles not ready yet, which the native side packs on the executor in
+   * turns of a few milliseconds between queued forwards. The handles keep
+   * the mapping alive while they may read it. `done` settles once every
+   * operand is packed (each one's unmodified file pages then leave the
+   * resident set, as with packBBatch), or rejects with
+   * ERR_SIMDFORMER_OUT_OF_MEMORY when the packed copy's memory could not be
+   * had (the handles keep working, unpacked). While pending, it keeps the
+   * event loop alive.
+   */
+  packBBatchInBackground(operands: PackBOperand[], isa?: IsaName): { handles: PackedB[]; done: Promise<void> } | null;
   gemm(args: GemmArgs): void;
   softmax(args: SoftmaxArgs): void;
   layerNorm(args: LayerNormArgs): void;

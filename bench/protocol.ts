@@ -6,7 +6,7 @@
  * is passed through as a log line.
  *
  *   worker starts: loads the case's model, runs one forward, replies
- *                  { type: 'ready', engine, version, loadMs, firstForwardMs, loadPhases }
+ *                  { type: 'ready', engine, version, loadMs, firstForwardMs, loadPhases, packedMs? }
  *   { cmd: 'run', reps }      -> { type: 'times', ms: [reps numbers] }   (each forward timed alone)
  *   { cmd: 'output', file }   -> { type: 'output', file }                (last output, float32 little-endian)
  *   { cmd: 'exit' }           -> { type: 'bye', vmHWMKiB, vmRSSKiB, detail?, rssTrailKiB? }  (then it exits)
@@ -15,9 +15,12 @@
  * loadMs: from reading the weights file to a model that a forward can be
  * called on (simdformer: loadSafetensors + construct + loadStateDict;
  * onnxruntime: InferenceSession.create; PyTorch: load_file + construct +
- * load_state_dict + eval). firstForwardMs: the first forward after that,
- * which for simdformer includes packing the weights for the GEMM. loadPhases
- * splits loadMs into its steps (read, construct, loadStateDict, ...).
+ * load_state_dict + eval). firstForwardMs: the first forward after that.
+ * loadPhases splits loadMs into its steps (read, construct, loadStateDict,
+ * ...). packedMs (simdformer): from the same start until the weights that
+ * loadStateDict packs in the background were packed (Module.whenPacked);
+ * the first forward ran meanwhile, on the weights as they were. The peers
+ * pack theirs within loadMs.
  */
 export const REPLY_PREFIX = '@@bench ';
 
@@ -34,7 +37,7 @@ export type Request =
   | { cmd: 'exit' };
 
 export type Reply =
-  | { type: 'ready'; engine: string; version: string; loadMs: number; firstForwardMs: number; loadPhases: Record<string, number> }
+  | { type: 'ready'; engine: string; version: string; loadMs: number; firstForwardMs: number; loadPhases: Record<string, number>; packedMs?: number }
   | { type: 'times'; ms: number[] }
   | { type: 'output'; file: string }
   | {

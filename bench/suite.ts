@@ -220,7 +220,7 @@ async function collectOutputs(result: CaseResult, running: { engine: EngineName;
 
 /** Model load: fresh processes, alternating engines; each loads, runs one forward and exits. */
 async function runLoad(model: string, caseName: string, threads: number, engines: EngineName[], prepared: PreparedCache, samples: number): Promise<LoadResult> {
-  const result: LoadResult = { model, threads, engines: engines.map((engine) => ({ engine, ready: [], first: [], phases: {} })), failures: [] };
+  const result: LoadResult = { model, threads, engines: engines.map((engine) => ({ engine, ready: [], first: [], phases: {}, packed: [] })), failures: [] };
   for (let sample = 0; sample < samples; sample++) {
     for (const slot of rotate(result.engines, sample)) {
       if (result.failures.some((f) => f.engine === slot.engine)) continue;
@@ -230,6 +230,7 @@ async function runLoad(model: string, caseName: string, threads: number, engines
         slot.ready.push(ready.loadMs);
         slot.first.push(ready.firstForwardMs);
         for (const [phase, ms] of Object.entries(ready.loadPhases)) (slot.phases[phase] ??= []).push(ms);
+        if (ready.packedMs !== undefined) slot.packed.push(ready.packedMs);
       } catch (error) {
         result.failures.push({ engine: slot.engine, message: (error as Error).message });
       }

@@ -2,13 +2,15 @@
 // same tensors byte for byte, views of the mapping; writable without touching
 // the file; misaligned tensors copied; the same errors), saving over a mapped
 // file, loadStateDict packing the Linear weights so the first forward packs
-// nothing, a packed weight's file pages leaving the resident set, and loading
-// in a worker thread.
+// nothing (mapped weights packed in the background, forwards meanwhile
+// giving the same bits), a packed weight's file pages leaving the resident
+// set, and loading in a worker thread.
 import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
+import type { PackedB } from '../binding';
 import { binding } from '../lib/binding';
 import { loadSafetensors, loadSafetensorsSync, nn, saveSafetensors, saveSafetensorsSync, SafetensorsError, stats, Tensor } from '../lib';
 import { expectError, loadBinding, root, runNode } from './helpers';
@@ -263,23 +265,43 @@ describe('packing at load', () => {
     expect(Math.max(...data.map((v, i) => Math.abs(v - (expected.data as Float32Array)[i])))).toBeLessThanOrEqual(1e-4);
   });
 
-  test('loadStateDict packs every Linear weight in one parallel call, so the first forward packs nothing', () => {
+  test('loadStateDict packs every Linear weight in one call, so forwards pack nothing; mapped weights in the background', async () => {
     const file = loadSafetensorsSync(TRANSFORMER_FIXTURE);
     const model = transformer();
     const packB = jest.spyOn(binding, 'packB');
     const packBBatch = jest.spyOn(binding, 'packBBatch');
+    const background = jest.spyOn(binding, 'packBBatchInBackground');
     const before = stats().nativeBytes;
     model.loadStateDict(weightsOf(file), { assign: true });
     // Encoder layers: in_proj_weight whole (self-attention's fused q/k/v projection), out_proj, linear1, linear2;
     // decoder layers: the same for self-attention, cross-attention's q, k, v (thirds of in_proj_weight) and out_proj.
-    expect(packBBatch).toHaveBeenCalledTimes(1);
-    expect(packBBatch.mock.calls[0][0]).toHaveLength(2 * 4 + 2 * 8);
+    // Every one is a view of the mapped file: packed in the background, in one batch.
+    expect(background).toHaveBeenCalledTimes(1);
+    expect(background.mock.calls[0][0]).toHaveLength(2 * 4 + 2 * 8);
+    expect(background.mock.results[0].value).not.toBeNull();
+    expect(packBBatch).not.toHaveBeenCalled();
     const linearFloats = [...model.stateDict()].filter(([key]) => /(proj_weight|\.weight)$/.test(key) && !/norm/.test(key))
       .reduce((total, [, t]) => total + t.numel, 0);
     expect(stats().nativeBytes - before).toBeGreaterThanOrEqual(4 * linearFloats);
-    runFixture(model, file);
+    const early = runFixture(model, file);
+    await model.whenPacked();
+    const handles = (background.mock.results[0].value as { handles: PackedB[] }).handles;
+    expect(handles.every((handle) => handle.ready)).toBe(true);
+    const late = runFixture(model, file);
+    expect(late.map(bytesOf)).toEqual(early.map(bytesOf));
     expect(packB).not.toHaveBeenCalled();
+
+    // Copies (no assign) are packed at once, in parallel: packBBatchInBackground declines them.
+    const copied = transformer();
+    copied.loadStateDict(weightsOf(file));
+    expect(background).toHaveBeenCalledTimes(2);
+    expect(background.mock.results[1].value).toBeNull();
     expect(packBBatch).toHaveBeenCalledTimes(1);
+    expect(packBBatch.mock.calls[0][0]).toHaveLength(2 * 4 + 2 * 8);
+    expect(packBBatch.mock.results[0].value.every((handle: PackedB) => handle.ready)).toBe(true);
+    await copied.whenPacked();  // nothing to wait for
+    expect(runFixture(copied, file).map(bytesOf)).toEqual(late.map(bytesOf));
+    expect(packB).not.toHaveBeenCalled();
 
     // Weights left to their lazy initialisation are packed by the first forward that reads them, as before.
     const partial = new nn.Linear(20, 30);
@@ -289,7 +311,7 @@ describe('packing at load', () => {
     expect(packB).toHaveBeenCalledTimes(1);
   });
 
-  (linux ? test : test.skip)('once packed, a mapped weight\'s file pages leave the resident set; written pages stay', () => {
+  (linux ? test : test.skip)('once packed, a mapped weight\'s file pages leave the resident set; written pages stay', async () => {
     const rows = 1024, columns = 512;  // a 2 MiB weight
     const weight = new Float32Array(rows * columns).map((_, i) => Math.sin(i));
     const file = path.join(tmp, 'resident.safetensors');
@@ -312,6 +334,7 @@ describe('packing at load', () => {
 
     const linear = new nn.Linear(columns, rows);
     linear.loadStateDict(loaded, { assign: true });
+    await linear.whenPacked();
     expect(residentKiB()).toBeLessThanOrEqual(64);  // the written page, the header's, the bias's (fault-around maps neighbours)
     // The values are all still there: read again from the page cache, the written one from its private copy.
     expect(data[1000]).toBe(42);
@@ -362,6 +385,98 @@ describe('packing at load', () => {
       // The worker's environment ended: its mapping's finalizer ran.
       expect(fs.readFileSync('/proc/self/maps', 'utf8').includes(file)).toBe(false);
     }
+  });
+});
+
+describe('packing in the background', () => {
+  const isas = binding.info().availableIsas;
+  let occupier: nn.TransformerEncoder;
+  beforeAll(() => {
+    occupier = new nn.TransformerEncoder(new nn.TransformerEncoderLayer(512, 8, { dimFeedforward: 2048, batchFirst: true }), 4);
+  });
+
+  /**
+   * Forwards queued on the executor that keep it busy for a few hundred
+   * milliseconds (4 layers of d 512 over 1024 tokens, three times): a batch
+   * queued after them waits, however the JS thread's own GEMMs (which take
+   * turns with theirs on the pool) are slowed meanwhile.
+   */
+  function occupyExecutor(): Promise<unknown> {
+    const x = new Tensor(new Float32Array(8 * 128 * 512).fill(0.5), [8, 128, 512]);
+    return Promise.all([occupier.forward(x), occupier.forward(x), occupier.forward(x)]);
+  }
+
+  /** C = A · B with B a PackedB, on `isa`. */
+  function product(packed: PackedB, m: number, isa: (typeof isas)[number]): Buffer {
+    const a = new Float32Array(m * packed.k).map((_, i) => Math.cos(0.11 * i));
+    const c = new Float32Array(m * packed.n);
+    binding.gemm({ batch: 1, m, n: packed.n, k: packed.k, a, aRowStride: packed.k, aColStride: 1, b: packed, c, ldc: packed.n, cBatchStride: m * packed.n, isa });
+    return Buffer.from(c.buffer);
+  }
+
+  test.each(isas)('%s: until packed, a weight multiplies as it is, with the bits it has once packed', async (isa) => {
+    const k = 300, n = 70;
+    const file = path.join(tmp, `background-${isa}.safetensors`);
+    saveSafetensorsSync(file, new Map([['w', new Tensor(new Float32Array(n * k).map((_, i) => Math.sin(0.37 * i)), [n, k])]]));
+    const w = loadSafetensorsSync(file).get('w')!.data as Float32Array;  // a view of the file's mapping
+    // A Linear weight whole, and rows 10 to 39 of it (as a third of a fused in_proj_weight is).
+    const operands = [{ b: w, k, n, rowStride: 1, colStride: k }, { b: w.subarray(10 * k, 40 * k), k, n: 30, rowStride: 1, colStride: k }];
+    const reference = binding.packBBatch(operands.map((o) => ({ ...o, b: o.b.slice() })), isa);
+    const busy = occupyExecutor();
+    const background = binding.packBBatchInBackground(operands, isa)!;
+    expect(background).not.toBeNull();
+    expect(background.handles.map((h) => [h.k, h.n, h.isa, h.bytes, h.ready])).toEqual(reference.map((h) => [h.k, h.n, isa, h.bytes, false]));
+    // Row counts on both sides of the AMX driver's choice for an unpacked B (96 rows per task).
+    const rows = [1, 40, 200];
+    const early = background.handles.map((h) => rows.map((m) => product(h, m, isa)));
+    expect(background.handles.map((h) => h.ready)).toEqual([false, false]);  // the products above read the source
+    expect(early).toEqual(reference.map((h) => rows.map((m) => product(h, m, isa))));
+    await busy;
+    await background.done;
+    expect(background.handles.map((h) => h.ready)).toEqual([true, true]);
+    expect(background.handles.map((h) => rows.map((m) => product(h, m, isa)))).toEqual(early);
+  });
+
+  test('only operands in a mapped file qualify; too large a batch is an out-of-memory error', () => {
+    const file = path.join(tmp, 'background-mixed.safetensors');
+    saveSafetensorsSync(file, new Map([['w', new Tensor(new Float32Array(64 * 64).fill(1), [64, 64])]]));
+    const mapped = { b: loadSafetensorsSync(file).get('w')!.data as Float32Array, k: 64, n: 64, rowStride: 1, colStride: 64 };
+    const own = { ...mapped, b: mapped.b.slice() };
+    expect(binding.packBBatchInBackground([own])).toBeNull();
+    expect(binding.packBBatchInBackground([mapped, own])).toBeNull();
+    expect(binding.packBBatchInBackground([])).toBeNull();
+    const before = stats().nativeBytes;
+    expectError(() => binding.packBBatchInBackground([mapped, { ...mapped, k: 2 ** 40, n: 2 ** 40, rowStride: 0, colStride: 0 }]),
+      RangeError, 'ERR_SIMDFORMER_OUT_OF_MEMORY', 'simdformer: out of memory');
+    expect(stats().nativeBytes).toBe(before);
+  });
+
+  test('a worker terminated while its weights are being packed leaves the process working', async () => {
+    const file = copyOf(TRANSFORMER_FIXTURE, 'terminated.safetensors');
+    const code = `
+      const fs = require('fs');
+      const ts = require('typescript');
+      require.extensions['.ts'] = (module, filename) => module._compile(ts.transpileModule(fs.readFileSync(filename, 'utf8'),
+        { compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022 } }).outputText, filename);
+      const { parentPort, workerData } = require('worker_threads');
+      const { loadSafetensorsSync, nn } = require(workerData.lib);
+      const model = new nn.Transformer({ dModel: 20, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 40, activation: 'gelu', batchFirst: true });
+      model.loadStateDict(new Map([...loadSafetensorsSync(workerData.file)].filter(([key]) => !key.startsWith('__'))), { assign: true });
+      parentPort.postMessage('loaded');
+    `;
+    const busy = occupyExecutor();  // the worker's batch waits behind this forward
+    const worker = new Worker(code, { eval: true, workerData: { file, lib: path.join(root, 'lib') } });
+    const exitCode = await new Promise<number>((resolve, reject) => {
+      worker.on('message', () => void worker.terminate());
+      worker.on('error', reject);
+      worker.on('exit', resolve);
+    });
+    expect(exitCode).toBe(1);  // terminated
+    await busy;
+    // The executor goes on: a forward after the worker's cancelled batch runs.
+    const layer = new nn.Linear(4, 3);
+    const x = new Tensor(new Float32Array([1, 2, 3, 4]), [1, 4]);
+    expect(bytesOf(await layer.forward(x))).toEqual(bytesOf(layer.forwardSync(x)));
   });
 });
 

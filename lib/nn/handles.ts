@@ -48,10 +48,16 @@ export function packedLinearWeight(rows: LinearWeightRows): PackedB {
   });
 }
 
+/** The background packings of handles not packed yet: what whenPacked() waits for. */
+const packing = new WeakMap<PackedB, Promise<void>>();
+
 /**
- * Packs those of `weights` not packed yet, in one native call that packs
- * them in parallel, so that the next forward finds them ready
- * (Module.loadStateDict calls this).
+ * Packs those of `weights` not packed yet, in one native call, so that the
+ * next forward finds them ready (Module.loadStateDict calls this). Weights
+ * that are views of a mapped file (loadSafetensors, then loadStateDict with
+ * assign) are packed in the background, off the JavaScript thread: forwards
+ * meanwhile read them as they are (the same results, more slowly); the others
+ * are packed now, in parallel on the native threads.
  */
 export function packLinearWeights(weights: readonly LinearWeightRows[]): void {
   const pending: LinearWeightRows[] = [];
@@ -61,8 +67,33 @@ export function packLinearWeights(weights: readonly LinearWeightRows[]): void {
     if (nativeHandles.get(rows.weight)?.has(packedKey(rows)) !== true && !isPending(rows)) pending.push(rows);
   }
   if (pending.length === 0) return;
-  const packed = binding.packBBatch(pending.map(operand));
+  const operands = pending.map(operand);
+  const background = binding.packBBatchInBackground(operands);
+  let packed: PackedB[];
+  if (background !== null) {
+    packed = background.handles;
+    // Handled here, so that an out-of-memory rejection reaches whoever awaits
+    // whenPacked() and is no unhandled rejection otherwise.
+    background.done.catch(() => undefined);
+    for (const handle of packed) packing.set(handle, background.done);
+  } else {
+    packed = binding.packBBatch(operands);
+  }
   pending.forEach((rows, i) => cachedHandle(rows.weight, packedKey(rows), () => packed[i]));
+}
+
+/**
+ * Settles once every one of these weights that is packed in the background
+ * is packed and its file pages are let go of (its batch's `done`).
+ */
+export function whenPacked(weights: readonly LinearWeightRows[]): Promise<void> {
+  const waits = new Set<Promise<void>>();
+  for (const rows of weights) {
+    const handle = nativeHandles.get(rows.weight)?.get(packedKey(rows)) as PackedB | undefined;
+    const done = handle !== undefined ? packing.get(handle) : undefined;
+    if (done !== undefined) waits.add(done);
+  }
+  return Promise.all(waits).then(() => undefined);
 }
 
 /** Elements [start, start + length) of a float32 tensor as a native parameter. */

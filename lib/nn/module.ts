@@ -4,7 +4,7 @@
  */
 import { invalidType, shapeError, SimdformerError } from '../errors';
 import { Tensor } from '../tensor';
-import { forgetNativeHandles, LinearWeightRows, packLinearWeights } from './handles';
+import { forgetNativeHandles, LinearWeightRows, packLinearWeights, whenPacked } from './handles';
 
 export type StateDict = Map<string, Tensor> | Record<string, Tensor>;
 
@@ -170,9 +170,13 @@ export abstract class Module {
    * module after its next loadStateDict.
    *
    * The Linear weights of this module and its children are then packed for
-   * the GEMM (in parallel, on the native threads), so the first forward runs
-   * at full speed; weights left to their lazy initialisation are packed by
-   * the first forward that reads them.
+   * the GEMM (in parallel, on the native threads), so that forwards run at
+   * full speed; weights left to their lazy initialisation are packed by the
+   * first forward that reads them. Weights taken with `assign` from a file
+   * that loadSafetensors mapped are packed in the background instead, so
+   * this returns before they are packed: a forward meanwhile runs on them as
+   * they are, with the same result, more slowly (whenPacked() tells when
+   * they are).
    */
   loadStateDict(stateDict: StateDict, options: { strict?: boolean; assign?: boolean } = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
@@ -210,6 +214,17 @@ export abstract class Module {
     }
     packLinearWeights(this.modulesBelow().flatMap((module) => module.linearWeightRows()));
     return { missingKeys, unexpectedKeys };
+  }
+
+  /**
+   * Settles once the Linear weights of this module and its children that
+   * loadStateDict packs in the background are packed (at once if none is
+   * being packed): forwards from then on run at full speed. Rejects with
+   * ERR_SIMDFORMER_OUT_OF_MEMORY if the packed copies' memory could not be
+   * had; forwards then go on reading the weights as they are.
+   */
+  whenPacked(): Promise<void> {
+    return whenPacked(this.modulesBelow().flatMap((module) => module.linearWeightRows()));
   }
 
   /** This module and every module below it. */

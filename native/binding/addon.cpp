@@ -104,6 +104,8 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("gemmKernelInfo", Napi::Function::New(env, gemm_kernel_info_method, "gemmKernelInfo"));
   exports.Set("packB", Napi::Function::New(env, pack_b_method, "packB"));
   exports.Set("packBBatch", Napi::Function::New(env, pack_b_batch_method, "packBBatch"));
+  exports.Set("packBBatchInBackground",
+              Napi::Function::New(env, pack_b_batch_in_background_method, "packBBatchInBackground"));
   exports.Set("gemm", Napi::Function::New(env, gemm_method, "gemm"));
   exports.Set("softmax", Napi::Function::New(env, softmax_method, "softmax"));
   exports.Set("layerNorm", Napi::Function::New(env, layer_norm_method, "layerNorm"));

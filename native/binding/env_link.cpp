@@ -2,7 +2,7 @@
 
 #include <napi.h>
 
-#include "plan_job.h"
+#include <new>
 
 namespace simdformer {
 
@@ -11,8 +11,8 @@ namespace {
 // Runs on the JavaScript thread for every finished job; with env == nullptr
 // when the thread-safe function is being torn down with items still queued.
 void settle_job(napi_env env, napi_value, void*, void* data) {
-  auto* holder = static_cast<std::shared_ptr<PlanJob>*>(data);
-  if (env != nullptr) (*holder)->settle(Napi::Env(env));
+  auto* holder = static_cast<std::shared_ptr<LinkedJob>*>(data);
+  if (env != nullptr) (*holder)->on_js_thread(Napi::Env(env));
   delete holder;
 }
 
@@ -23,12 +23,22 @@ void on_env_teardown(void* data) {
   {
     std::lock_guard<std::mutex> lock((*link)->mutex);
     (*link)->alive = false;
-    for (PlanJob* job : (*link)->jobs) job->cancelled.store(true);
+    for (ExecutorJob* job : (*link)->jobs) job->cancelled.store(true);
   }
   delete link;
 }
 
 }  // namespace
+
+bool post_to_env(EnvLink& link, const std::shared_ptr<LinkedJob>& job) {
+  std::lock_guard<std::mutex> lock(link.mutex);
+  if (!link.alive) return false;
+  auto* holder = new (std::nothrow) std::shared_ptr<LinkedJob>(job);
+  if (holder == nullptr) return false;
+  if (napi_call_threadsafe_function(link.tsfn, holder, napi_tsfn_nonblocking) == napi_ok) return true;
+  delete holder;
+  return false;
+}
 
 std::shared_ptr<EnvLink> create_env_link(napi_env env) {
   auto link = std::make_shared<EnvLink>();

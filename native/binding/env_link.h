@@ -6,23 +6,35 @@
 // jobs, which then free their native memory and touch no Node-API handle.
 #pragma once
 
-#include <node_api.h>
+#include <napi.h>
 
 #include <memory>
 #include <mutex>
 #include <unordered_set>
 
+#include "core/executor.h"
+
 namespace simdformer {
 
-class PlanJob;
+// An executor job of one environment, which hands its results over on the
+// environment's JavaScript thread (post_to_env).
+class LinkedJob : public ExecutorJob {
+ public:
+  // JavaScript thread, through the link's tsfn, once per post_to_env.
+  virtual void on_js_thread(Napi::Env env) = 0;
+};
 
 struct EnvLink {
   std::mutex mutex;        // guards alive, jobs and calls into tsfn
   bool alive = true;
   napi_threadsafe_function tsfn = nullptr;
-  std::unordered_set<PlanJob*> jobs;  // queued or running, for cancellation at teardown
+  std::unordered_set<ExecutorJob*> jobs;  // queued or running, for cancellation at teardown
   size_t unsettled = 0;    // JS thread only: the tsfn keeps the loop alive while > 0
 };
+
+// Has the environment's JavaScript thread call job->on_js_thread, unless the
+// environment is gone (then false). Any thread; never throws.
+bool post_to_env(EnvLink& link, const std::shared_ptr<LinkedJob>& job);
 
 // Creates the environment's link: its thread-safe function (unreferenced
 // while idle) and the cleanup hook. Throws a JS error on failure.

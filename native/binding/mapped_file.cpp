@@ -3,8 +3,9 @@
 // PROT_READ | PROT_WRITE): pages are shared with the page cache until
 // JavaScript writes to one, which then gets a private copy (copy-on-write),
 // so tensors viewing the buffer can be modified and the file never is.
-// Unmapped by the ArrayBuffer's finalizer (garbage collection or the end of
-// the environment, worker threads included).
+// Unmapped once the ArrayBuffer's finalizer has run (garbage collection or
+// the end of the environment, worker threads included) and no native owner
+// (mapped_file_owner) is left.
 //
 // Returns null, and the caller reads the file instead, wherever mapping is
 // not possible: no POSIX mmap in this build (Windows), an fd that is not a
@@ -18,6 +19,8 @@
 #include <algorithm>
 #include <climits>
 #include <cstdint>
+#include <map>
+#include <mutex>
 
 #include "args.h"
 #include "errors.h"
@@ -40,8 +43,64 @@ namespace simdformer {
 namespace {
 
 #if SIMDFORMER_HAVE_MMAP
-// napi_finalize for the ArrayBuffer: the hint carries the mapping's length.
-void unmap(napi_env, void* data, void* length) { munmap(data, reinterpret_cast<size_t>(length)); }
+// One mapping, registered by address for as long as it is mapped. The
+// registry is native and process-wide (mappings made by any environment), so
+// it holds no JavaScript handle.
+class FileMapping {
+ public:
+  FileMapping(void* data, size_t length) : data_(data), length_(length) {
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    registry()[reinterpret_cast<uintptr_t>(data_)] = this;
+  }
+  ~FileMapping() {
+    {
+      std::lock_guard<std::mutex> lock(registry_mutex());
+      registry().erase(reinterpret_cast<uintptr_t>(data_));
+    }
+    munmap(data_, length_);
+  }
+  FileMapping(const FileMapping&) = delete;
+  FileMapping& operator=(const FileMapping&) = delete;
+
+  // The live mapping holding [data, data + bytes), as a share.
+  static std::shared_ptr<const void> owner(const void* data, size_t bytes) {
+    const uintptr_t begin = reinterpret_cast<uintptr_t>(data);
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    auto next = registry().upper_bound(begin);
+    if (next == registry().begin()) return nullptr;
+    FileMapping* mapping = std::prev(next)->second;
+    const uintptr_t start = reinterpret_cast<uintptr_t>(mapping->data_);
+    if (bytes > mapping->length_ || begin - start > mapping->length_ - bytes) return nullptr;
+    // A mapping whose last share is going (its destructor waits for the
+    // lock to unregister it) must not be handed out again.
+    return mapping->self_.lock();
+  }
+
+  // Takes ownership of the mapping and returns the first share.
+  static std::shared_ptr<FileMapping> adopt(void* data, size_t length) {
+    std::shared_ptr<FileMapping> mapping(new FileMapping(data, length));
+    std::lock_guard<std::mutex> lock(registry_mutex());
+    mapping->self_ = mapping;
+    return mapping;
+  }
+
+ private:
+  static std::mutex& registry_mutex() {
+    static std::mutex* mutex = new std::mutex();
+    return *mutex;
+  }
+  static std::map<uintptr_t, FileMapping*>& registry() {
+    static auto* mappings = new std::map<uintptr_t, FileMapping*>();
+    return *mappings;
+  }
+
+  void* data_;
+  size_t length_;
+  std::weak_ptr<FileMapping> self_;  // guarded by registry_mutex()
+};
+
+// napi_finalize for the ArrayBuffer: the hint is the ArrayBuffer's share of the mapping.
+void release_share(napi_env, void*, void* share) { delete static_cast<std::shared_ptr<FileMapping>*>(share); }
 
 Napi::Value map(Napi::Env env, int fd, size_t length) {
   struct stat status;
@@ -51,17 +110,23 @@ Napi::Value map(Napi::Env env, int fd, size_t length) {
   }
   void* data = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (data == MAP_FAILED) return env.Null();
+  std::shared_ptr<FileMapping>* share;
+  try {
+    share = new std::shared_ptr<FileMapping>(FileMapping::adopt(data, length));
+  } catch (...) {
+    munmap(data, length);
+    throw;
+  }
   napi_value buffer;
-  const napi_status created =
-      napi_create_external_arraybuffer(env, data, length, unmap, reinterpret_cast<void*>(length), &buffer);
+  const napi_status created = napi_create_external_arraybuffer(env, data, length, release_share, share, &buffer);
   if (created == napi_ok) return Napi::Value(env, buffer);
   if (created == napi_no_external_buffers_allowed) {
-    // Refused before anything took ownership: the mapping is still ours.
-    munmap(data, length);
+    // Refused before anything took ownership: the share is still ours.
+    delete share;
   }
   // Any other failure may already have run the finalizer (Node frees the data
-  // of a Buffer it could not create), so the mapping is left alone rather
-  // than unmapped twice. The caller keeps `length` within Node's buffer limit,
+  // of a Buffer it could not create), so the share is left alone rather
+  // than released twice. The caller keeps `length` within Node's buffer limit,
   // so this is not expected.
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
@@ -120,6 +185,16 @@ void FilePageRelease::release(const void* data, size_t bytes) const noexcept {
 #else
   static_cast<void>(data);
   static_cast<void>(bytes);
+#endif
+}
+
+std::shared_ptr<const void> mapped_file_owner(const void* data, size_t bytes) {
+#if SIMDFORMER_HAVE_MMAP
+  return FileMapping::owner(data, bytes);
+#else
+  static_cast<void>(data);
+  static_cast<void>(bytes);
+  return nullptr;
 #endif
 }
 

@@ -4,8 +4,15 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 
 namespace simdformer {
+
+// A share of the mapFile() mapping that holds [data, data + bytes) whole, or
+// nullptr if no live mapping does: while it is held the memory stays mapped,
+// whatever becomes of the ArrayBuffer (collected, or detached by a transfer),
+// so other threads may read it (a background pack, core/pack_b_batch.h).
+std::shared_ptr<const void> mapped_file_owner(const void* data, size_t bytes);
 
 // release(data, bytes) drops from this process's resident memory the whole
 // pages of [data, data + bytes) that hold a file's own contents, unmodified

@@ -1,5 +1,7 @@
 #include "packed_b.h"
 
+#include <atomic>
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -7,6 +9,7 @@
 #include "args.h"
 #include "core/executor.h"
 #include "core/pack_b_batch.h"
+#include "core/threadpool.h"
 #include "errors.h"
 #include "mapped_file.h"
 
@@ -28,6 +31,7 @@ Napi::Function PackedBHandle::define_class(Napi::Env env) {
                          InstanceAccessor<&PackedBHandle::n>("n"),
                          InstanceAccessor<&PackedBHandle::isa>("isa"),
                          InstanceAccessor<&PackedBHandle::bytes>("bytes"),
+                         InstanceAccessor<&PackedBHandle::ready>("ready"),
                      });
 }
 
@@ -59,6 +63,9 @@ Napi::Value PackedBHandle::n(const Napi::CallbackInfo& info) {
 Napi::Value PackedBHandle::isa(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), weight_->kernels->name); }
 Napi::Value PackedBHandle::bytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(weight_->packed.bytes()));
+}
+Napi::Value PackedBHandle::ready(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), weight_->packed.ready());
 }
 
 namespace {
@@ -92,6 +99,22 @@ PackBRequest to_request(Napi::Env env, const std::string& name, const Napi::Valu
   return request;
 }
 
+// The operands array of packBBatch and packBBatchInBackground, every operand
+// read and checked (on the JS thread).
+std::vector<PackBRequest> to_requests(Napi::Env env, const Napi::Value& value) {
+  if (!value.IsArray()) throw invalid_type(env, "operands", "an array of { b, k, n, rowStride, colStride }", value);
+  const Napi::Array operands = value.As<Napi::Array>();
+  std::vector<PackBRequest> requests;
+  requests.reserve(operands.Length());
+  for (uint32_t i = 0; i < operands.Length(); ++i) {
+    const std::string name = "operands[" + std::to_string(i) + "]";
+    const Napi::Object operand = to_object(env, name, operands.Get(i));
+    requests.push_back(to_request(env, name + ".", operand.Get("b"), operand.Get("k"), operand.Get("n"),
+                                  operand.Get("rowStride"), operand.Get("colStride")));
+  }
+  return requests;
+}
+
 }  // namespace
 
 Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
@@ -106,31 +129,139 @@ Napi::Value pack_b_method(const Napi::CallbackInfo& info) {
 Napi::Value pack_b_batch_method(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guarded(env, [&]() -> Napi::Value {
-    if (!info[0].IsArray()) throw invalid_type(env, "operands", "an array of { b, k, n, rowStride, colStride }", info[0]);
-    const Napi::Array operands = info[0].As<Napi::Array>();
+    // The arrays stay alive (held by the operands) while the pool packs them.
+    const std::vector<PackBRequest> requests = to_requests(env, info[0]);
     const KernelTable& kernels = to_kernels(env, "isa", info[1]);
-    // Every operand is read and checked here, on the JS thread; the arrays
-    // stay alive (held by `operands`) while the pool packs them.
-    std::vector<PackBRequest> requests;
-    requests.reserve(operands.Length());
-    for (uint32_t i = 0; i < operands.Length(); ++i) {
-      const std::string name = "operands[" + std::to_string(i) + "]";
-      const Napi::Object operand = to_object(env, name, operands.Get(i));
-      requests.push_back(to_request(env, name + ".", operand.Get("b"), operand.Get("k"), operand.Get("n"),
-                                    operand.Get("rowStride"), operand.Get("colStride")));
-    }
     // Once packed, a weight's unmodified pages of a mapped file leave the
     // resident set (they are only read again if JavaScript reads the tensor),
     // so a model loaded from a file costs its packed copy, not twice its size.
     const FilePageRelease file_pages;
     std::vector<PackedB> packed = pack_b_batch(kernels, requests, thread_pool(), [&](const PackBRequest& request) {
-      const size_t span = (request.k - 1) * static_cast<size_t>(request.b.row_stride) +
-                          (request.n - 1) * static_cast<size_t>(request.b.col_stride) + 1;
-      file_pages.release(request.b.data, span * sizeof(float));
+      file_pages.release(request.b.data, source_bytes(request));
     });
     Napi::Array handles = Napi::Array::New(env, packed.size());
     for (uint32_t i = 0; i < packed.size(); ++i) handles.Set(i, new_handle(env, kernels, std::move(packed[i])));
     return handles;
+  });
+}
+
+namespace {
+
+// A background pack batch as an executor job. It packs in turns: a turn
+// goes on while no other job waits, and otherwise ends after kTurn, the job
+// then waiting behind the forwards queued meanwhile. So a forward called
+// while the weights are being packed waits a few milliseconds at most
+// (running on the weights as they are, at lower speed), and the packing
+// still advances between forwards that follow each other closely.
+class PackJob : public LinkedJob, public std::enable_shared_from_this<PackJob> {
+ public:
+  static constexpr std::chrono::milliseconds kTurn{3};
+
+  PackJob(std::shared_ptr<PackBatch> batch, std::shared_ptr<EnvLink> link, napi_deferred deferred)
+      : batch_(std::move(batch)), link_(std::move(link)), deferred_(deferred),
+        packed_(new std::atomic<bool>[batch_->requests().size()]),
+        released_(batch_->requests().size(), false) {
+    for (size_t i = 0; i < batch_->requests().size(); ++i) packed_[i].store(false, std::memory_order_relaxed);
+  }
+
+  bool execute() override {
+    const auto start = std::chrono::steady_clock::now();
+    const bool done = batch_->pack(
+        thread_pool(),
+        [&] {
+          return cancelled.load(std::memory_order_relaxed) ||
+                 (std::chrono::steady_clock::now() - start >= kTurn && executor().has_waiting());
+        },
+        [this](const PackBRequest& request) {
+          packed_[static_cast<size_t>(&request - batch_->requests().data())].store(true, std::memory_order_release);
+          // Its source pages are let go of on the JavaScript thread.
+          post_to_env(*link_, shared_from_this());
+        });
+    if (!done && !cancelled.load(std::memory_order_relaxed)) run_again_later();
+    return true;
+  }
+
+  void finish(bool) override {
+    {
+      std::lock_guard<std::mutex> lock(link_->mutex);
+      link_->jobs.erase(this);
+    }
+    finished_.store(true, std::memory_order_release);
+    post_to_env(*link_, shared_from_this());
+  }
+
+  // Lets go of the resident file pages of the operands packed so far (their
+  // values stay in the page cache), and settles the Promise once the batch
+  // is finished. On the JavaScript thread, which owns the tensors' memory: no
+  // write to it can come between FilePageRelease's look at a page and its
+  // release (a written page is a private copy, kept).
+  void on_js_thread(Napi::Env env) override {
+    const FilePageRelease file_pages;
+    for (size_t i = 0; i < released_.size(); ++i) {
+      if (released_[i] || !packed_[i].load(std::memory_order_acquire)) continue;
+      const PackBRequest& request = batch_->requests()[i];
+      file_pages.release(request.b.data, source_bytes(request));
+      released_[i] = true;
+    }
+    if (settled_ || !finished_.load(std::memory_order_acquire)) return;
+    settled_ = true;
+    if (--link_->unsettled == 0) napi_unref_threadsafe_function(env, link_->tsfn);
+    // From a thread-safe-function callback no C++ exception may escape.
+    try {
+      Napi::HandleScope scope(env);
+      if (batch_->out_of_memory()) {
+        napi_reject_deferred(env, deferred_, range_error(env, "simdformer: out of memory", "ERR_SIMDFORMER_OUT_OF_MEMORY").Value());
+      } else {
+        napi_resolve_deferred(env, deferred_, env.Undefined());
+      }
+    } catch (...) {
+    }
+  }
+
+ private:
+  std::shared_ptr<PackBatch> batch_;
+  std::shared_ptr<EnvLink> link_;
+  napi_deferred deferred_;
+  std::unique_ptr<std::atomic<bool>[]> packed_;  // per operand: every piece written
+  std::vector<bool> released_;                   // JavaScript thread only
+  std::atomic<bool> finished_{false};
+  bool settled_ = false;                         // JavaScript thread only
+};
+
+}  // namespace
+
+Napi::Value pack_b_batch_in_background_method(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guarded(env, [&]() -> Napi::Value {
+    std::vector<PackBRequest> requests = to_requests(env, info[0]);
+    const KernelTable& kernels = to_kernels(env, "isa", info[1]);
+    // Read on other threads after this call returns: only memory of a
+    // mapped file, held mapped by a share of it, qualifies.
+    for (PackBRequest& request : requests) {
+      request.owner = mapped_file_owner(request.b.data, source_bytes(request));
+      if (!request.owner) return env.Null();
+    }
+    if (requests.empty()) return env.Null();
+    BackgroundPackBatch background = pack_b_batch_in_background(kernels, std::move(requests));
+    const std::shared_ptr<EnvLink>& link = addon_data(env).link;
+    napi_deferred deferred;
+    napi_value promise;
+    NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &deferred, &promise), Napi::Value());
+    Napi::Array handles = Napi::Array::New(env, background.packed.size());
+    for (uint32_t i = 0; i < background.packed.size(); ++i) {
+      handles.Set(i, new_handle(env, kernels, std::move(background.packed[i])));
+    }
+    auto job = std::make_shared<PackJob>(std::move(background.batch), link, deferred);
+    {
+      std::lock_guard<std::mutex> lock(link->mutex);
+      link->jobs.insert(job.get());
+    }
+    executor().submit(job);
+    if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("handles", handles);
+    result.Set("done", Napi::Value(env, promise));
+    return result;
   });
 }
 

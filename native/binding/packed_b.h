@@ -31,6 +31,7 @@ class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
   Napi::Value n(const Napi::CallbackInfo& info);
   Napi::Value isa(const Napi::CallbackInfo& info);
   Napi::Value bytes(const Napi::CallbackInfo& info);
+  Napi::Value ready(const Napi::CallbackInfo& info);
 
   SharedLinearWeight weight_;
 };
@@ -39,5 +40,8 @@ class PackedBHandle : public Napi::ObjectWrap<PackedBHandle> {
 Napi::Value pack_b_method(const Napi::CallbackInfo& info);
 // packBBatch([{ b, k, n, rowStride, colStride }, ...], isa?) -> PackedB[], packed in parallel on the pool
 Napi::Value pack_b_batch_method(const Napi::CallbackInfo& info);
+// packBBatchInBackground(operands, isa?) -> { handles: PackedB[], done: Promise<void> } | null,
+// packed on the executor in turns (operands in mapped files only)
+Napi::Value pack_b_batch_in_background_method(const Napi::CallbackInfo& info);
 
 }  // namespace simdformer

@@ -67,15 +67,15 @@ bool PlanJob::execute() {
 
 void PlanJob::finish(bool executed) {
   if (!executed) error_.cancelled = true;
-  std::lock_guard<std::mutex> lock(link_->mutex);
-  link_->jobs.erase(this);
-  // The environment is gone: drop the result; the arena goes with this job.
-  if (!link_->alive) return;
-  auto* holder = new std::shared_ptr<PlanJob>(shared_from_this());
-  if (napi_call_threadsafe_function(link_->tsfn, holder, napi_tsfn_nonblocking) != napi_ok) delete holder;
+  {
+    std::lock_guard<std::mutex> lock(link_->mutex);
+    link_->jobs.erase(this);
+  }
+  // If the environment is gone, the result is dropped; the arena goes with this job.
+  post_to_env(*link_, shared_from_this());
 }
 
-void PlanJob::settle(Napi::Env env) {
+void PlanJob::on_js_thread(Napi::Env env) {
   if (--link_->unsettled == 0) napi_unref_threadsafe_function(env, link_->tsfn);
   // Runs from a thread-safe-function callback, where no C++ exception may
   // escape; Node-API calls fail (and node-addon-api throws) while a worker's

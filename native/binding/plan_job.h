@@ -18,7 +18,7 @@
 
 namespace simdformer {
 
-class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob> {
+class PlanJob : public LinkedJob, public std::enable_shared_from_this<PlanJob> {
  public:
   PlanJob(std::shared_ptr<const Plan> plan, std::shared_ptr<EnvLink> link, napi_deferred deferred, napi_ref caller);
   ~PlanJob() override;
@@ -28,7 +28,7 @@ class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob>
 
   bool execute() override;              // dispatcher thread
   void finish(bool executed) override;  // dispatcher thread
-  void settle(Napi::Env env);           // JavaScript thread, through the link's tsfn
+  void on_js_thread(Napi::Env env) override;  // settles the Promise
 
  private:
   void settle_promise(Napi::Env env);
@@ -37,7 +37,7 @@ class PlanJob : public ExecutorJob, public std::enable_shared_from_this<PlanJob>
   std::shared_ptr<const Plan> plan_;
   std::shared_ptr<EnvLink> link_;
   napi_deferred deferred_;
-  // An Error made when the call was queued, held until settle() (JavaScript
+  // An Error made when the call was queued, held until the Promise is settled (JavaScript
   // thread only). V8 formats its stack only when read, so only a failing job
   // pays for pointing its rejection at the caller's line.
   napi_ref caller_;

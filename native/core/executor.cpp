@@ -35,6 +35,11 @@ void Executor::submit(std::shared_ptr<ExecutorJob> job) {
   wake_.notify_one();
 }
 
+bool Executor::has_waiting() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return !queue_.empty();
+}
+
 ExecutorStats Executor::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return ExecutorStats{queue_.size(), running_, completed_, failed_};
@@ -57,6 +62,11 @@ void Executor::dispatch() {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       --running_;
+      if (started && job->again_) {
+        job->again_ = false;
+        queue_.push_back(std::move(job));
+        continue;
+      }
       ++(ok ? completed_ : failed_);
       idle = queue_.empty();
     }

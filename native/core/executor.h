@@ -29,6 +29,17 @@ class ExecutorJob {
 
   // Set from any thread; checked before the job starts and between steps.
   std::atomic<bool> cancelled{false};
+
+ protected:
+  // Called by execute() for a job that has done a turn of its work and wants
+  // the rest to wait behind the jobs queued meanwhile: once execute()
+  // returns, the job goes to the back of the queue (uncounted, not finished)
+  // and is executed again when its turn comes.
+  void run_again_later() { again_ = true; }
+
+ private:
+  friend class Executor;
+  bool again_ = false;  // dispatcher thread only
 };
 
 struct ExecutorStats {
@@ -41,6 +52,8 @@ class Executor {
   ~Executor();
   void submit(std::shared_ptr<ExecutorJob> job);
   ExecutorStats stats() const;
+  // Whether a job is waiting for the one running (for a job taking turns).
+  bool has_waiting() const;
 
  private:
   void dispatch();

@@ -501,7 +501,7 @@ void pack_b_piece(const KernelTable& kernels, size_t k, size_t n, StridedMatrix 
 }
 
 PackedB packed_b_view(const KernelTable& kernels, size_t k, size_t n, const float* data,
-                      std::shared_ptr<const void> storage) {
+                      std::shared_ptr<const void> storage, std::shared_ptr<const PackedB::Pending> pending) {
   PackedB packed;
   packed.k_ = k;
   packed.n_ = n;
@@ -514,6 +514,7 @@ PackedB packed_b_view(const KernelTable& kernels, size_t k, size_t n, const floa
   packed.data_ = data;
   packed.storage_ = std::move(storage);
   packed.shared_ = true;
+  packed.pending_ = std::move(pending);
   return packed;
 }
 
@@ -533,6 +534,17 @@ void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& po
   const size_t batch = problem.batch, m = problem.m, n = problem.n, k = problem.k;
   if (batch == 0 || m == 0 || n == 0) return;
   if (k == 0) return gemm_without_k(kernels, problem);
+  if (packed_b != nullptr && !packed_b->ready()) {
+    // Still being packed in the background: B packed per call from its
+    // source, by the kernel its packed form is for (the AMX one even where
+    // use_bf16x3 would pick the AVX-512 kernel for an unpacked B), so the
+    // result has the bits it will have once packed.
+    GemmProblem direct = problem;
+    direct.b = packed_b->source();
+    direct.b_offsets = nullptr;
+    if (packed_b->bf16x3()) return gemm_bf16x3(packed_b->bf16x3_config(), direct, pool, nullptr);
+    return gemm(kernels, direct, pool, nullptr);
+  }
   if (use_bf16x3(kernels, problem, pool.num_threads(), packed_b)) {
     return gemm_bf16x3(packed_b != nullptr ? packed_b->bf16x3_config() : *kernels.bf16x3_gemm, problem, pool, packed_b);
   }

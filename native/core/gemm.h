@@ -12,6 +12,7 @@
 // element is reduced over k in the same order whatever the thread count.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 
@@ -34,6 +35,10 @@ struct StridedMatrix {
 // once instead of at every call. The memory is either its own or a slice of
 // a region shared with the other weights packed in the same pack_b_batch;
 // `storage` keeps it alive either way, so a PackedB can outlive its batch.
+//
+// A PackedB from pack_b_batch_in_background is handed out before its data is
+// written (pack_b_batch.h): until ready(), gemm() multiplies by its source
+// instead, B packed per call by the same kernel, so with the same result bits.
 class PackedB {
  public:
   size_t k() const { return k_; }
@@ -50,16 +55,30 @@ class PackedB {
   // Whether the memory is a slice of a region shared with other PackedBs
   // (pack_b_batch), which then counts it in native_bytes() itself.
   bool shares_storage() const { return shared_; }
+  // Whether the packed data is complete (always, but for a background batch's
+  // operands until the batch has packed them).
+  bool ready() const { return pending_ == nullptr || pending_->ready.load(std::memory_order_acquire); }
+  // B itself ([k, n], strided), which gemm() reads while !ready().
+  StridedMatrix source() const { return pending_ != nullptr ? pending_->source : StridedMatrix{nullptr, 0, 0}; }
+
+  // What a PackedB of a background batch shares with the batch packing it.
+  struct Pending {
+    std::atomic<bool> ready{false};  // set (release) once every piece is written
+    StridedMatrix source{nullptr, 0, 0};
+    std::shared_ptr<const void> source_owner;  // keeps source's memory alive
+  };
 
  private:
   friend PackedB pack_b(const KernelTable&, size_t, size_t, StridedMatrix);
-  friend PackedB packed_b_view(const KernelTable&, size_t, size_t, const float*, std::shared_ptr<const void>);
+  friend PackedB packed_b_view(const KernelTable&, size_t, size_t, const float*, std::shared_ptr<const void>,
+                               std::shared_ptr<const Pending>);
   size_t k_ = 0, n_ = 0, size_ = 0;  // size_: floats of the packed layout
   const GemmConfig* config_ = nullptr;
   const Bf16x3GemmConfig* bf16x3_ = nullptr;
   const float* data_ = nullptr;
   std::shared_ptr<const void> storage_;  // owns data_'s memory (or a share of the region holding it)
   bool shared_ = false;
+  std::shared_ptr<const Pending> pending_;  // nullptr: packed when made
 };
 
 // Packs B ([k, n]) for the table's GEMM into memory of its own; may throw
@@ -78,10 +97,11 @@ struct PackedBLayout {
 PackedBLayout packed_b_layout(const KernelTable& kernels, size_t k, size_t n);
 // Writes piece `piece` (< layout.pieces) of B's packed layout into `data`.
 void pack_b_piece(const KernelTable& kernels, size_t k, size_t n, StridedMatrix b, size_t piece, float* data);
-// A PackedB over `data`, every piece of which has been packed; `storage`
-// keeps the memory alive (a slice of a shared region: shares_storage()).
+// A PackedB over `data`; `storage` keeps the memory alive (a slice of a
+// shared region: shares_storage()). Every piece has been packed, or, with
+// `pending`, will have been once pending->ready is set.
 PackedB packed_b_view(const KernelTable& kernels, size_t k, size_t n, const float* data,
-                      std::shared_ptr<const void> storage);
+                      std::shared_ptr<const void> storage, std::shared_ptr<const PackedB::Pending> pending = nullptr);
 
 struct GemmProblem {
   size_t batch = 1, m = 0, n = 0, k = 0;
@@ -102,7 +122,8 @@ struct GemmProblem {
 
 // Runs `problem` with the table's micro-kernel (or AMX tile kernel) on `pool`. B is packed per
 // call (in parallel) unless `packed_b` is given (then problem.b is ignored,
-// and batch must use the same B). May throw std::bad_alloc.
+// and batch must use the same B; a packed_b that is not ready() yet is
+// packed per call from its source). May throw std::bad_alloc.
 void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& pool,
           const PackedB* packed_b = nullptr);
 

@@ -63,6 +63,8 @@ bool return_pages(char* data, size_t bytes) {
 #endif
 }
 
+}  // namespace
+
 // One mapping holding the packed operands of a batch back to back, counted
 // in native_bytes() for the memory it holds. Slices (RegionSlice) register
 // the bytes they use; when the last slice using a 2 MiB page goes, the page
@@ -152,6 +154,8 @@ class PackedRegion {
   size_t live_slices_ = 0;
 };
 
+namespace {
+
 // One PackedB's share of the region: keeps the region alive and, when it
 // goes, lets the region give back the pages only it used.
 class RegionSlice {
@@ -169,71 +173,103 @@ class RegionSlice {
   size_t offset_, bytes_;
 };
 
-// Piece `piece` of operand `operand`.
-struct PieceTask {
-  size_t operand, piece;
-};
-
 }  // namespace
 
-std::vector<PackedB> pack_b_batch(const KernelTable& kernels, const std::vector<PackBRequest>& requests,
-                                  ThreadPool& pool, const std::function<void(const PackBRequest&)>& packed_one) {
-  if (requests.empty()) return {};
+PackBatch::PackBatch(const KernelTable& kernels, std::vector<PackBRequest> requests)
+    : kernels_(kernels), requests_(std::move(requests)), offsets_(requests_.size()), bytes_(requests_.size()),
+      pieces_left_(new std::atomic<size_t>[requests_.size()]), started_(new std::atomic<bool>[requests_.size()]) {
   // Each operand's place in the region (cache-line aligned) and its pieces, in memory order.
-  std::vector<size_t> offsets(requests.size()), bytes(requests.size());
   std::vector<PieceTask> pieces;
-  std::vector<std::atomic<size_t>> pieces_left(requests.size());
   size_t total = 0;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const PackedBLayout layout = packed_b_layout(kernels, requests[i].k, requests[i].n);
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    const PackedBLayout layout = packed_b_layout(kernels_, requests_[i].k, requests_[i].n);
     if (layout.floats > SIZE_MAX / sizeof(float)) throw std::bad_alloc();
-    offsets[i] = total;
-    bytes[i] = layout.floats * sizeof(float);
-    total = checked_add(total, checked_round_up(bytes[i], kSliceAlignment));
-    pieces_left[i].store(layout.pieces, std::memory_order_relaxed);
+    offsets_[i] = total;
+    bytes_[i] = layout.floats * sizeof(float);
+    total = checked_add(total, checked_round_up(bytes_[i], kSliceAlignment));
+    pieces_left_[i].store(layout.pieces, std::memory_order_relaxed);
+    started_[i].store(false, std::memory_order_relaxed);
     for (size_t piece = 0; piece < layout.pieces; ++piece) pieces.push_back({i, piece});
   }
-  auto region = std::make_shared<PackedRegion>(total);
-
+  region_ = std::make_shared<PackedRegion>(total);
   // The first half of the pieces (by address) alternating with the second:
   // the threads take tasks in this order, so two threads work in different
   // halves of the region and never fault in the same huge page at once
   // (which would have both zero it, one in vain).
-  std::vector<PieceTask> tasks(pieces.size());
+  tasks_.resize(pieces.size());
   const size_t half = (pieces.size() + 1) / 2;
-  for (size_t i = 0; i < pieces.size(); ++i) tasks[i] = pieces[i % 2 == 0 ? i / 2 : half + i / 2];
+  for (size_t i = 0; i < pieces.size(); ++i) tasks_[i] = pieces[i % 2 == 0 ? i / 2 : half + i / 2];
+}
 
+PackBatch::~PackBatch() = default;
+
+bool PackBatch::pack(ThreadPool& pool, const std::function<bool()>& stop,
+                     const std::function<void(const PackBRequest&)>& packed_one) {
   // The first piece of an operand to start faults in the operand's memory
   // (the kernel zeroes it, at memory speed), then packs: one thread zeroing
   // while the other packs keeps both memory and arithmetic busy. Measured on
   // a 2-core Sapphire Rapids-class VM: as fast as faulting in the whole
   // region first on both threads (enc6, 113 MB packed: ~20 ms either way),
   // 5 % faster for a 19 MB batch, and each page is zeroed by one thread.
-  std::vector<std::atomic<bool>> started(requests.size());
-  std::atomic<bool> out_of_memory{false};
-  pool.parallel_for(tasks.size(), [&](size_t index, size_t) {
-    const PieceTask task = tasks[index];
-    if (out_of_memory.load(std::memory_order_relaxed)) return;
-    if (!started[task.operand].exchange(true, std::memory_order_relaxed) &&
-        !region->populate(offsets[task.operand], bytes[task.operand])) {
-      out_of_memory.store(true, std::memory_order_relaxed);
-      return;
-    }
-    const PackBRequest& request = requests[task.operand];
-    float* data = reinterpret_cast<float*>(region->data() + offsets[task.operand]);
-    pack_b_piece(kernels, request.k, request.n, request.b, task.piece, data);
-    if (pieces_left[task.operand].fetch_sub(1, std::memory_order_acq_rel) == 1 && packed_one) packed_one(request);
-  });
-  if (out_of_memory.load(std::memory_order_relaxed)) throw std::bad_alloc();
+  const size_t round = 2 * pool.num_threads();
+  while (next_task_ < tasks_.size() && !out_of_memory()) {
+    const size_t first = next_task_, count = std::min(round, tasks_.size() - first);
+    pool.parallel_for(count, [&](size_t index, size_t) {
+      const PieceTask task = tasks_[first + index];
+      if (out_of_memory()) return;
+      if (!started_[task.operand].exchange(true, std::memory_order_relaxed) &&
+          !region_->populate(offsets_[task.operand], bytes_[task.operand])) {
+        out_of_memory_.store(true, std::memory_order_relaxed);
+        return;
+      }
+      const PackBRequest& request = requests_[task.operand];
+      float* data = reinterpret_cast<float*>(region_->data() + offsets_[task.operand]);
+      pack_b_piece(kernels_, request.k, request.n, request.b, task.piece, data);
+      if (pieces_left_[task.operand].fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        if (!pending_.empty()) pending_[task.operand]->ready.store(true, std::memory_order_release);
+        if (packed_one) packed_one(request);
+      }
+    });
+    next_task_ = first + count;
+    if (next_task_ < tasks_.size() && stop && stop()) return false;
+  }
+  return true;
+}
 
+std::vector<PackedB> PackBatch::views(bool pending) {
   std::vector<PackedB> packed;
-  packed.reserve(requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) {
-    const float* data = reinterpret_cast<const float*>(region->data() + offsets[i]);
-    packed.push_back(packed_b_view(kernels, requests[i].k, requests[i].n, data,
-                                   std::make_shared<const RegionSlice>(region, offsets[i], bytes[i])));
+  packed.reserve(requests_.size());
+  if (pending) {
+    pending_.resize(requests_.size());
+    for (size_t i = 0; i < requests_.size(); ++i) {
+      pending_[i] = std::make_shared<PackedB::Pending>();
+      pending_[i]->source = requests_[i].b;
+      pending_[i]->source_owner = requests_[i].owner;
+    }
+  }
+  for (size_t i = 0; i < requests_.size(); ++i) {
+    const float* data = reinterpret_cast<const float*>(region_->data() + offsets_[i]);
+    packed.push_back(packed_b_view(kernels_, requests_[i].k, requests_[i].n, data,
+                                   std::make_shared<const RegionSlice>(region_, offsets_[i], bytes_[i]),
+                                   pending ? pending_[i] : nullptr));
   }
   return packed;
+}
+
+std::vector<PackedB> pack_b_batch(const KernelTable& kernels, const std::vector<PackBRequest>& requests,
+                                  ThreadPool& pool, const std::function<void(const PackBRequest&)>& packed_one) {
+  if (requests.empty()) return {};
+  PackBatch batch(kernels, requests);
+  batch.pack(pool, {}, packed_one);
+  if (batch.out_of_memory()) throw std::bad_alloc();
+  return batch.views(false);
+}
+
+BackgroundPackBatch pack_b_batch_in_background(const KernelTable& kernels, std::vector<PackBRequest> requests) {
+  BackgroundPackBatch result;
+  result.batch = std::make_shared<PackBatch>(kernels, std::move(requests));
+  result.packed = result.batch->views(true);
+  return result;
 }
 
 }  // namespace simdformer

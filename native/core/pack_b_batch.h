@@ -14,8 +14,10 @@
 // (shares_storage()) do not count their slices again.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "gemm.h"
@@ -27,7 +29,20 @@ namespace simdformer {
 struct PackBRequest {
   size_t k = 0, n = 0;
   StridedMatrix b{nullptr, 0, 0};
+  // Keeps b's memory alive while a background batch reads it (and its
+  // PackedB, which reads it until packed); unused by pack_b_batch.
+  std::shared_ptr<const void> owner;
 };
+
+// Bytes from request.b.data to its last element, inclusive.
+inline size_t source_bytes(const PackBRequest& request) {
+  const size_t span = (request.k - 1) * static_cast<size_t>(request.b.row_stride) +
+                      (request.n - 1) * static_cast<size_t>(request.b.col_stride) + 1;
+  return span * sizeof(float);
+}
+
+class PackBatch;
+class PackedRegion;  // pack_b_batch.cpp: the mapping the operands are packed into
 
 // result[i] = requests[i] packed for `kernels` (the layout pack_b writes),
 // computed on `pool`. Once every piece of an operand is packed, `packed(request)`
@@ -39,5 +54,54 @@ struct PackBRequest {
 // its size would not fit in size_t.
 std::vector<PackedB> pack_b_batch(const KernelTable& kernels, const std::vector<PackBRequest>& requests,
                                   ThreadPool& pool, const std::function<void(const PackBRequest&)>& packed = {});
+
+// The same batch packed later, in turns (a model loaded from a file is ready
+// to run before its weights are packed): maps the region (nothing is faulted
+// in yet) and returns the PackedBs, not ready() until `batch` has packed
+// them; meanwhile gemm() packs each per call from its request's b, which
+// request.owner keeps alive. Throws std::bad_alloc as pack_b_batch.
+struct BackgroundPackBatch {
+  std::vector<PackedB> packed;
+  std::shared_ptr<PackBatch> batch;
+};
+BackgroundPackBatch pack_b_batch_in_background(const KernelTable& kernels, std::vector<PackBRequest> requests);
+
+// The pieces of a batch's operands, packed a round at a time (one parallel
+// region of about two pieces per thread, ~1 MiB each) by one thread at a time.
+class PackBatch {
+ public:
+  PackBatch(const KernelTable& kernels, std::vector<PackBRequest> requests);
+  ~PackBatch();
+  PackBatch(const PackBatch&) = delete;
+  PackBatch& operator=(const PackBatch&) = delete;
+
+  // Packs rounds on `pool` until every piece is packed (returns true), or
+  // until stop(), asked after each round, says to stop (returns false: call
+  // again to go on). packed_one(request) as in pack_b_batch. Once a piece's
+  // memory cannot be had, packs nothing more and returns true with
+  // out_of_memory() set: operands not packed by then stay !ready().
+  bool pack(ThreadPool& pool, const std::function<bool()>& stop,
+            const std::function<void(const PackBRequest&)>& packed_one = {});
+  bool out_of_memory() const { return out_of_memory_.load(std::memory_order_relaxed); }
+  const std::vector<PackBRequest>& requests() const { return requests_; }
+  // PackedBs over the operands' places in the region; with `pending`, each
+  // is ready() once packed (by pack()), else they must have been packed.
+  std::vector<PackedB> views(bool pending);
+
+ private:
+  struct PieceTask {
+    size_t operand, piece;
+  };
+  const KernelTable& kernels_;
+  std::vector<PackBRequest> requests_;
+  std::vector<size_t> offsets_, bytes_;
+  std::vector<PieceTask> tasks_;  // in the order the threads take them
+  size_t next_task_ = 0;          // first task not packed yet (pack() is called by one thread at a time)
+  std::unique_ptr<std::atomic<size_t>[]> pieces_left_;
+  std::unique_ptr<std::atomic<bool>[]> started_;
+  std::vector<std::shared_ptr<PackedB::Pending>> pending_;  // per operand, made by views(true)
+  std::shared_ptr<PackedRegion> region_;
+  std::atomic<bool> out_of_memory_{false};
+};
 
 }  // namespace simdformer
