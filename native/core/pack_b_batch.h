@@ -66,8 +66,8 @@ struct BackgroundPackBatch {
 };
 BackgroundPackBatch pack_b_batch_in_background(const KernelTable& kernels, std::vector<PackBRequest> requests);
 
-// The pieces of a batch's operands, packed a round at a time (one parallel
-// region of about two pieces per thread, ~1 MiB each) by one thread at a time.
+// The pieces of a batch's operands (~1 MiB each), packed in parallel regions
+// on the pool, by one caller at a time.
 class PackBatch {
  public:
   PackBatch(const KernelTable& kernels, std::vector<PackBRequest> requests);
@@ -75,11 +75,11 @@ class PackBatch {
   PackBatch(const PackBatch&) = delete;
   PackBatch& operator=(const PackBatch&) = delete;
 
-  // Packs rounds on `pool` until every piece is packed (returns true), or
-  // until stop(), asked after each round, says to stop (returns false: call
-  // again to go on). packed_one(request) as in pack_b_batch. Once a piece's
-  // memory cannot be had, packs nothing more and returns true with
-  // out_of_memory() set: operands not packed by then stay !ready().
+  // Packs on `pool` until every piece is packed (returns true), or, given
+  // stop, in rounds until stop(), asked after each, says to stop (returns
+  // false: call again to go on). packed_one(request) as in pack_b_batch.
+  // Once a piece's memory cannot be had, packs nothing more and returns true
+  // with out_of_memory() set: operands not packed by then stay !ready().
   bool pack(ThreadPool& pool, const std::function<bool()>& stop,
             const std::function<void(const PackBRequest&)>& packed_one = {});
   bool out_of_memory() const { return out_of_memory_.load(std::memory_order_relaxed); }
