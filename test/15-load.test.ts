@@ -461,17 +461,27 @@ describe('packing in the background', () => {
       const { parentPort, workerData } = require('worker_threads');
       const { loadSafetensorsSync, nn } = require(workerData.lib);
       const model = new nn.Transformer({ dModel: 20, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 40, activation: 'gelu', batchFirst: true });
-      model.loadStateDict(new Map([...loadSafetensorsSync(workerData.file)].filter(([key]) => !key.startsWith('__'))), { assign: true });
-      parentPort.postMessage('loaded');
+      parentPort.once('message', () => {
+        model.loadStateDict(new Map([...loadSafetensorsSync(workerData.file)].filter(([key]) => !key.startsWith('__'))), { assign: true });
+        parentPort.postMessage('loaded');
+      });
+      parentPort.postMessage('started');
     `;
-    const busy = occupyExecutor();  // the worker's batch waits behind this forward
     const worker = new Worker(code, { eval: true, workerData: { file, lib: path.join(root, 'lib') } });
+    let busy: Promise<unknown> | undefined;
     const exitCode = await new Promise<number>((resolve, reject) => {
-      worker.on('message', () => void worker.terminate());
+      worker.on('message', (message) => {
+        if (message === 'started') {
+          busy = occupyExecutor();  // the executor is process-wide: the worker's batch waits behind these forwards
+          worker.postMessage('load');
+        } else {
+          void worker.terminate();
+        }
+      });
       worker.on('error', reject);
       worker.on('exit', resolve);
     });
-    expect(exitCode).toBe(1);  // terminated
+    expect(exitCode).toBe(1);  // terminated, not ended: its packing was still pending (it keeps the loop alive)
     await busy;
     // The executor goes on: a forward after the worker's cancelled batch runs.
     const layer = new nn.Linear(4, 3);

@@ -8,8 +8,9 @@ namespace simdformer {
 
 namespace {
 
-// Runs on the JavaScript thread for every finished job; with env == nullptr
-// when the thread-safe function is being torn down with items still queued.
+// Runs on the JavaScript thread for every post_to_env (a finished forward, a
+// background packing's progress); with env == nullptr when the thread-safe
+// function is being torn down with items still queued.
 void settle_job(napi_env env, napi_value, void*, void* data) {
   auto* holder = static_cast<std::shared_ptr<LinkedJob>*>(data);
   if (env != nullptr) (*holder)->on_js_thread(Napi::Env(env));
