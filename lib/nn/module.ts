@@ -176,7 +176,8 @@ export abstract class Module {
    * that loadSafetensors mapped are packed in the background instead, so
    * this returns before they are packed: a forward meanwhile runs on them as
    * they are, with the same result, more slowly (whenPacked() tells when
-   * they are).
+   * they are). Writing to such a tensor before then races the packing: the
+   * module may see either value.
    */
   loadStateDict(stateDict: StateDict, options: { strict?: boolean; assign?: boolean } = {}): LoadStateDictResult {
     const strict = options.strict ?? true;

@@ -20,6 +20,7 @@
 #include <climits>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 
 #include "args.h"
@@ -76,12 +77,26 @@ class FileMapping {
     return mapping->self_.lock();
   }
 
-  // Takes ownership of the mapping and returns the first share.
-  static std::shared_ptr<FileMapping> adopt(void* data, size_t length) {
-    std::shared_ptr<FileMapping> mapping(new FileMapping(data, length));
-    std::lock_guard<std::mutex> lock(registry_mutex());
-    mapping->self_ = mapping;
-    return mapping;
+  // Takes ownership of the mapping and returns the first share (to delete),
+  // or nullptr, the range unmapped (once), if the bookkeeping's memory
+  // cannot be had.
+  static std::shared_ptr<FileMapping>* adopt(void* data, size_t length) noexcept {
+    std::unique_ptr<FileMapping> owned;
+    try {
+      owned.reset(new FileMapping(data, length));
+    } catch (...) {
+      munmap(data, length);  // not constructed, so not registered either
+      return nullptr;
+    }
+    try {
+      // Should either allocation throw, `owned` still owns the mapping and unmaps it.
+      auto* share = new std::shared_ptr<FileMapping>(std::move(owned));
+      std::lock_guard<std::mutex> lock(registry_mutex());
+      (*share)->self_ = *share;
+      return share;
+    } catch (...) {
+      return nullptr;
+    }
   }
 
  private:
@@ -110,13 +125,8 @@ Napi::Value map(Napi::Env env, int fd, size_t length) {
   }
   void* data = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
   if (data == MAP_FAILED) return env.Null();
-  std::shared_ptr<FileMapping>* share;
-  try {
-    share = new std::shared_ptr<FileMapping>(FileMapping::adopt(data, length));
-  } catch (...) {
-    munmap(data, length);
-    throw;
-  }
+  std::shared_ptr<FileMapping>* share = FileMapping::adopt(data, length);
+  if (share == nullptr) return env.Null();
   napi_value buffer;
   const napi_status created = napi_create_external_arraybuffer(env, data, length, release_share, share, &buffer);
   if (created == napi_ok) return Napi::Value(env, buffer);

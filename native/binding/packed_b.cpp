@@ -256,7 +256,17 @@ Napi::Value pack_b_batch_in_background_method(const Napi::CallbackInfo& info) {
       std::lock_guard<std::mutex> lock(link->mutex);
       link->jobs.insert(job.get());
     }
-    executor().submit(job);
+    try {
+      executor().submit(job);
+    } catch (...) {
+      {
+        std::lock_guard<std::mutex> lock(link->mutex);
+        link->jobs.erase(job.get());
+      }
+      // Nothing was queued: settle the promise we made, then report synchronously.
+      napi_resolve_deferred(env, deferred, env.Undefined());
+      throw;
+    }
     if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
     Napi::Object result = Napi::Object::New(env);
     result.Set("handles", handles);

@@ -122,8 +122,8 @@ struct GemmProblem {
 
 // Runs `problem` with the table's micro-kernel (or AMX tile kernel) on `pool`. B is packed per
 // call (in parallel) unless `packed_b` is given (then problem.b is ignored,
-// and batch must use the same B; a packed_b that is not ready() yet is
-// packed per call from its source). May throw std::bad_alloc.
+// and batch must use the same B, packed for `kernels`; a packed_b that is not
+// ready() yet is packed per call from its source). May throw std::bad_alloc.
 void gemm(const KernelTable& kernels, const GemmProblem& problem, ThreadPool& pool,
           const PackedB* packed_b = nullptr);
 

@@ -221,6 +221,10 @@ bool PackBatch::pack(ThreadPool& pool, const std::function<bool()>& stop,
     pool.parallel_for(count, [&](size_t index, size_t) {
       const PieceTask task = tasks_[first + index];
       if (out_of_memory()) return;
+      // An operand whose every PackedB is gone (only this batch holds its
+      // Pending) is not packed: its region pages were given back, and would
+      // come back uncounted.
+      if (!pending_.empty() && pending_[task.operand].use_count() == 1) return;
       if (!started_[task.operand].exchange(true, std::memory_order_relaxed) &&
           !region_->populate(offsets_[task.operand], bytes_[task.operand])) {
         out_of_memory_.store(true, std::memory_order_relaxed);
