@@ -31,6 +31,29 @@ void on_env_teardown(void* data) {
 
 }  // namespace
 
+void queue_linked_job(napi_env env, EnvLink& link, const std::shared_ptr<LinkedJob>& job) {
+  {
+    std::lock_guard<std::mutex> lock(link.mutex);
+    link.jobs.insert(job.get());
+  }
+  try {
+    executor().submit(job);
+  } catch (...) {
+    leave_link(link, job.get());
+    throw;
+  }
+  if (link.unsettled++ == 0) napi_ref_threadsafe_function(env, link.tsfn);
+}
+
+void leave_link(EnvLink& link, ExecutorJob* job) {
+  std::lock_guard<std::mutex> lock(link.mutex);
+  link.jobs.erase(job);
+}
+
+void job_settled(napi_env env, EnvLink& link) {
+  if (--link.unsettled == 0) napi_unref_threadsafe_function(env, link.tsfn);
+}
+
 bool post_to_env(EnvLink& link, const std::shared_ptr<LinkedJob>& job) {
   std::lock_guard<std::mutex> lock(link.mutex);
   if (!link.alive) return false;

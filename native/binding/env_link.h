@@ -32,9 +32,20 @@ struct EnvLink {
   size_t unsettled = 0;    // JS thread only: the tsfn keeps the loop alive while > 0
 };
 
-// Has the environment's JavaScript thread call job->on_js_thread, unless the
-// environment is gone (then false). Any thread; never throws.
+// The life of a linked job:
+// queue_linked_job (JavaScript thread) registers it with the link, so that
+// teardown cancels it, submits it, and keeps the event loop alive; throws,
+// with nothing registered, if the executor cannot take it.
+void queue_linked_job(napi_env env, EnvLink& link, const std::shared_ptr<LinkedJob>& job);
+// post_to_env has the environment's JavaScript thread call
+// job->on_js_thread, unless the environment is gone (then false). Any
+// thread; never throws.
 bool post_to_env(EnvLink& link, const std::shared_ptr<LinkedJob>& job);
+// leave_link (from the job's finish(), dispatcher thread): teardown no longer cancels it.
+void leave_link(EnvLink& link, ExecutorJob* job);
+// job_settled (JavaScript thread, once per queued job, when its result is
+// handed over): the event loop no longer waits for it.
+void job_settled(napi_env env, EnvLink& link);
 
 // Creates the environment's link: its thread-safe function (unreferenced
 // while idle) and the cleanup hook. Throws a JS error on failure.

@@ -182,10 +182,7 @@ class PackJob : public LinkedJob, public std::enable_shared_from_this<PackJob> {
   }
 
   void finish(bool) override {
-    {
-      std::lock_guard<std::mutex> lock(link_->mutex);
-      link_->jobs.erase(this);
-    }
+    leave_link(*link_, this);
     finished_.store(true, std::memory_order_release);
     post_to_env(*link_, shared_from_this());
   }
@@ -205,7 +202,7 @@ class PackJob : public LinkedJob, public std::enable_shared_from_this<PackJob> {
     }
     if (settled_ || !finished_.load(std::memory_order_acquire)) return;
     settled_ = true;
-    if (--link_->unsettled == 0) napi_unref_threadsafe_function(env, link_->tsfn);
+    job_settled(env, *link_);
     // From a thread-safe-function callback no C++ exception may escape.
     try {
       Napi::HandleScope scope(env);
@@ -252,22 +249,13 @@ Napi::Value pack_b_batch_in_background_method(const Napi::CallbackInfo& info) {
       handles.Set(i, new_handle(env, kernels, std::move(background.packed[i])));
     }
     auto job = std::make_shared<PackJob>(std::move(background.batch), link, deferred);
-    {
-      std::lock_guard<std::mutex> lock(link->mutex);
-      link->jobs.insert(job.get());
-    }
     try {
-      executor().submit(job);
+      queue_linked_job(env, *link, job);
     } catch (...) {
-      {
-        std::lock_guard<std::mutex> lock(link->mutex);
-        link->jobs.erase(job.get());
-      }
       // Nothing was queued: settle the promise we made, then report synchronously.
       napi_resolve_deferred(env, deferred, env.Undefined());
       throw;
     }
-    if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
     Napi::Object result = Napi::Object::New(env);
     result.Set("handles", handles);
     result.Set("done", Napi::Value(env, promise));

@@ -67,16 +67,13 @@ bool PlanJob::execute() {
 
 void PlanJob::finish(bool executed) {
   if (!executed) error_.cancelled = true;
-  {
-    std::lock_guard<std::mutex> lock(link_->mutex);
-    link_->jobs.erase(this);
-  }
+  leave_link(*link_, this);
   // If the environment is gone, the result is dropped; the arena goes with this job.
   post_to_env(*link_, shared_from_this());
 }
 
 void PlanJob::on_js_thread(Napi::Env env) {
-  if (--link_->unsettled == 0) napi_unref_threadsafe_function(env, link_->tsfn);
+  job_settled(env, *link_);
   // Runs from a thread-safe-function callback, where no C++ exception may
   // escape; Node-API calls fail (and node-addon-api throws) while a worker's
   // environment is being torn down: then the result is dropped.
@@ -151,20 +148,9 @@ Napi::Value queue_plan_job(Napi::Env env, const std::shared_ptr<const Plan>& pla
     if (auto alive = weak.lock()) alive->cancelled.store(true);
     return info.Env().Undefined();
   }, "cancel"));
-  {
-    std::lock_guard<std::mutex> lock(link->mutex);
-    link->jobs.insert(job.get());
-  }
-  try {
-    executor().submit(job);
-  } catch (...) {
-    std::lock_guard<std::mutex> lock(link->mutex);
-    link->jobs.erase(job.get());
-    throw;
-  }
+  queue_linked_job(env, *link, job);
   guard.caller = nullptr;
   thread_pool().wake_up();
-  if (link->unsettled++ == 0) napi_ref_threadsafe_function(env, link->tsfn);
   return promise_object;
 }
 
